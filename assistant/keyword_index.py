@@ -1,0 +1,242 @@
+"""BM25 over chunk texts, kept beside the vector store in SQLite FTS5.
+
+Why FTS5 rather than rank-bm25/bm25s: those rebuild the whole index in memory on every
+change and load it on every start; FTS5 is persistent, transactional and incremental
+(adding or replacing one paper touches only its rows), scores with standard BM25
+(k1=1.2, b=0.75) and stems with Porter. Filters join a plain table indexed by paper.
+The index is derived data: ``PaperStore.sync_keywords`` rebuilds whatever is missing
+from the vector store, so it is also how a client catches up with a Chroma server.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import sqlite3
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import Stemmer
+
+# Lucene's English stop words: they match nearly every chunk and only cost time.
+STOP_WORDS = frozenset(
+    [
+        "a",
+        "an",
+        "and",
+        "are",
+        "as",
+        "at",
+        "be",
+        "but",
+        "by",
+        "for",
+        "if",
+        "in",
+        "into",
+        "is",
+        "it",
+        "no",
+        "not",
+        "of",
+        "on",
+        "or",
+        "such",
+        "that",
+        "the",
+        "their",
+        "then",
+        "there",
+        "these",
+        "they",
+        "this",
+        "to",
+        "was",
+        "will",
+        "with",
+    ]
+)
+_TERM = re.compile(r"[^\W_]+", re.UNICODE)
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS chunk_rows(
+    rowid INTEGER PRIMARY KEY, chunk_id TEXT UNIQUE NOT NULL, paper_id TEXT NOT NULL,
+    year INTEGER, scholar TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS chunk_rows_paper ON chunk_rows(paper_id);
+CREATE VIRTUAL TABLE IF NOT EXISTS chunk_text USING fts5(
+    text, tokenize = 'porter unicode61 remove_diacritics 2');
+CREATE VIRTUAL TABLE IF NOT EXISTS chunk_vocab USING fts5vocab(chunk_text, 'row');
+CREATE TABLE IF NOT EXISTS papers(paper_id TEXT PRIMARY KEY, content_hash TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS state(key TEXT PRIMARY KEY, value TEXT NOT NULL);
+"""
+
+
+@dataclass(frozen=True)
+class KeywordChunk:
+    chunk_id: str
+    paper_id: str
+    text: str
+    year: int | None
+    scholar: str
+
+
+@dataclass(frozen=True)
+class SearchFilters:
+    """Metadata filters shared by both retrievers."""
+
+    year_min: int | None = None
+    year_max: int | None = None
+    scholars: tuple[str, ...] = ()
+
+    def is_empty(self) -> bool:
+        return self.year_min is None and self.year_max is None and not self.scholars
+
+
+# The same algorithm as FTS5's ``porter`` tokenizer, for matching terms outside SQLite.
+_stemmer = Stemmer.Stemmer("porter")
+
+
+def query_terms(text: str, stop_words: frozenset[str] = STOP_WORDS) -> list[str]:
+    """Distinct lower-cased query words without stop words, in order."""
+    terms = (t.lower() for t in _TERM.findall(text))
+    return list(dict.fromkeys(t for t in terms if t not in stop_words))
+
+
+def stems(text: str) -> set[str]:
+    """Porter stems of every word in ``text``, as the BM25 index sees them."""
+    return set(_stemmer.stemWords([t.lower() for t in _TERM.findall(text)]))
+
+
+def stem(term: str) -> str:
+    return _stemmer.stemWord(term.lower())
+
+
+class KeywordIndex:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.executescript(_SCHEMA)
+
+    def close(self) -> None:
+        self._db.close()
+
+    def paper_hashes(self) -> dict[str, str]:
+        return dict(self._db.execute("SELECT paper_id, content_hash FROM papers"))
+
+    def get_state(self, key: str) -> str | None:
+        row = self._db.execute("SELECT value FROM state WHERE key = ?", (key,)).fetchone()
+        return row[0] if row else None
+
+    def set_state(self, key: str, value: str) -> None:
+        self._db.execute("INSERT OR REPLACE INTO state VALUES (?, ?)", (key, value))
+
+    def replace_papers(self, hashes: dict[str, str], chunks: Iterable[KeywordChunk]) -> None:
+        """Replace the chunks of the papers in ``hashes`` in one transaction."""
+        with self._transaction():
+            self._delete(list(hashes))
+            for chunk in chunks:
+                cursor = self._db.execute(
+                    "INSERT INTO chunk_rows(chunk_id, paper_id, year, scholar) VALUES (?,?,?,?)",
+                    (chunk.chunk_id, chunk.paper_id, chunk.year, chunk.scholar),
+                )
+                self._db.execute(
+                    "INSERT INTO chunk_text(rowid, text) VALUES (?, ?)",
+                    (cursor.lastrowid, chunk.text),
+                )
+            self._db.executemany("INSERT INTO papers VALUES (?, ?)", hashes.items())
+
+    def remove_papers(self, paper_ids: list[str]) -> None:
+        with self._transaction():
+            self._delete(paper_ids)
+
+    def _delete(self, paper_ids: list[str]) -> None:
+        for start in range(0, len(paper_ids), 500):
+            ids = paper_ids[start : start + 500]
+            marks = ",".join("?" * len(ids))
+            rows = f"SELECT rowid FROM chunk_rows WHERE paper_id IN ({marks})"
+            self._db.execute(f"DELETE FROM chunk_text WHERE rowid IN ({rows})", ids)
+            self._db.execute(f"DELETE FROM chunk_rows WHERE paper_id IN ({marks})", ids)
+            self._db.execute(f"DELETE FROM papers WHERE paper_id IN ({marks})", ids)
+
+    def _transaction(self) -> _Transaction:
+        return _Transaction(self._db)
+
+    def search(
+        self, query: str, limit: int, filters: SearchFilters | None = None
+    ) -> list[tuple[str, str, float]]:
+        """``(chunk_id, paper_id, bm25)`` best first; higher bm25 is better."""
+        terms = query_terms(query)
+        if not terms:
+            return []
+        match = " OR ".join('"' + t.replace('"', '""') + '"' for t in terms)
+        where, params = _filter_sql(filters)
+        sql = (
+            "SELECT r.chunk_id, r.paper_id, -bm25(chunk_text) AS score FROM chunk_text "
+            "JOIN chunk_rows r ON r.rowid = chunk_text.rowid "
+            f"WHERE chunk_text MATCH ? {where} ORDER BY bm25(chunk_text) LIMIT ?"
+        )
+        return list(self._db.execute(sql, [match, *params, limit]))
+
+    def papers(self, filters: SearchFilters | None, limit: int) -> list[str]:
+        """Ids of the papers within the filters, newest first."""
+        where, params = _filter_sql(filters)
+        sql = (
+            "SELECT paper_id FROM chunk_rows r WHERE 1 "
+            + where
+            + " GROUP BY paper_id ORDER BY max(year) DESC, min(rowid) LIMIT ?"
+        )
+        return [row[0] for row in self._db.execute(sql, [*params, limit])]
+
+    def scholars(self) -> list[str]:
+        return [r[0] for r in self._db.execute("SELECT DISTINCT scholar FROM chunk_rows")]
+
+    def idf(self, terms: list[str]) -> dict[str, float]:
+        """BM25's smoothed inverse document frequency of each term (over chunks)."""
+        total = max(self.count_chunks(), 1)
+        stemmed = {term: stem(term) for term in terms}
+        marks = ",".join("?" * len(stemmed))
+        counts = dict(
+            self._db.execute(
+                f"SELECT term, doc FROM chunk_vocab WHERE term IN ({marks})",
+                list(stemmed.values()),
+            )
+        )
+        return {
+            term: math.log((total - counts.get(s, 0) + 0.5) / (counts.get(s, 0) + 0.5) + 1)
+            for term, s in stemmed.items()
+        }
+
+    def count_chunks(self) -> int:
+        return self._db.execute("SELECT count(*) FROM chunk_rows").fetchone()[0]
+
+
+def _filter_sql(filters: SearchFilters | None) -> tuple[str, list[object]]:
+    """``AND ...`` conditions on ``chunk_rows r`` for the filters, with their parameters."""
+    filters = filters or SearchFilters()
+    where: list[str] = []
+    params: list[object] = []
+    if filters.year_min is not None:
+        where.append("r.year >= ?")
+        params.append(filters.year_min)
+    if filters.year_max is not None:
+        where.append("r.year <= ?")
+        params.append(filters.year_max)
+    if filters.scholars:
+        where.append(f"r.scholar IN ({','.join('?' * len(filters.scholars))})")
+        params.extend(filters.scholars)
+    return "".join(f" AND {w}" for w in where), params
+
+
+class _Transaction:
+    """``with`` block around BEGIN/COMMIT that rolls back on any error (autocommit mode)."""
+
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self._db = db
+
+    def __enter__(self) -> None:
+        self._db.execute("BEGIN IMMEDIATE")
+
+    def __exit__(self, exc_type: object, *_: object) -> None:
+        self._db.execute("ROLLBACK" if exc_type else "COMMIT")

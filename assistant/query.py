@@ -1,0 +1,117 @@
+"""Query understanding without a model: the kind of question, its topic and its filters.
+
+"Which papers address federated learning published since 2025?" becomes kind ``list``,
+topic ``federated learning`` and ``year_min=2025``. The topic, not the whole question,
+is what retrieval and the relevance judgement see: the question frame ("which papers
+address") would otherwise dilute both.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Literal
+
+from assistant.keyword_index import SearchFilters
+
+Kind = Literal["list", "summary", "fact"]
+
+_NOUN = r"(papers?|works?|articles?|publications?|studies)"
+_VERB = (
+    r"(address|addressing|discuss|discussing|cover|covering|study|studying|use|using|"
+    r"propose|proposing|deal with|dealing with|focus on|focusing on|relate to|related to|"
+    r"talk about|about|on|concerning|regarding|in|mention|mentioning|published|written)"
+)
+_LIST = re.compile(
+    rf"^\s*(which|what|list|show|find|give me|are there|any)\b.*\b{_NOUN}\b"
+    rf"|^\s*(list|enumerate)\b|^\s*{_NOUN}\s+(that|which|{_VERB})\b",
+    re.IGNORECASE,
+)
+_SUMMARY = re.compile(
+    r"^\s*(summari[sz]e|summary|overview|give an overview|describe|explain|what (is|has been) "
+    r"the research|tell me about)\b",
+    re.IGNORECASE,
+)
+_FRAME = re.compile(
+    r"^\s*(please\s+)?(can you\s+)?("
+    r"((which|what|list|show( me)?|find|give me|are there( any)?|any|enumerate)"
+    r"( of)?( the| all)?( all| the)?( \w+'s)?( research)?\s*)?"
+    rf"{_NOUN}( in the collection| in this collection)?( (that|which))?"
+    rf"( (are|were|is|was|do|does|did|have|has))?( {_VERB})?"
+    r"|summari[sz]e|give an overview of|overview of|describe|explain|tell me about"
+    r")\b[\s:,-]*",
+    re.IGNORECASE,
+)
+_LEADING_FILLER = re.compile(
+    r"^(the (research|work|papers?) (on|about|in)|research on|work on|(the )?topic of|"
+    r"about|on|of|regarding)\s+",
+    re.IGNORECASE,
+)
+_TRAILING_FILLER = re.compile(
+    r"\s*(\bin (this|the) collection|\bin the papers)?\s*[?.!]*\s*$", re.IGNORECASE
+)
+_YEAR = r"((?:19|20)\d{2})"
+_YEAR_PATTERNS: list[tuple[re.Pattern[str], str]] = [
+    (re.compile(rf"\b(between|from) {_YEAR} (and|to|-) {_YEAR}\b", re.I), "range"),
+    (re.compile(rf"\b(since|after|from|starting in|as of) {_YEAR}\b", re.I), "min"),
+    (re.compile(rf"\b(before|until|up to|prior to) {_YEAR}\b", re.I), "max"),
+    (re.compile(rf"\b(in|during|from|of|published in) {_YEAR}\b", re.I), "exact"),
+    (re.compile(rf"\b{_YEAR}\b"), "exact"),
+]
+
+
+@dataclass(frozen=True)
+class ParsedQuery:
+    question: str
+    kind: Kind
+    topic: str
+    filters: SearchFilters = field(default_factory=SearchFilters)
+
+
+def _year_filter(text: str) -> tuple[SearchFilters, str]:
+    """Year bounds named in the question, and the question without them."""
+    for pattern, how in _YEAR_PATTERNS:
+        match = pattern.search(text)
+        if not match:
+            continue
+        years = [int(g) for g in match.groups() if g and g.isdigit()]
+        # "after 2024" excludes 2024, "since 2024" includes it; "before" likewise.
+        word = match.group(1).lower() if match.lastindex and not match.group(1).isdigit() else ""
+        if how == "range":
+            bounds = SearchFilters(year_min=min(years), year_max=max(years))
+        elif how == "min":
+            bounds = SearchFilters(year_min=years[0] + (word == "after"))
+        elif how == "max":
+            bounds = SearchFilters(year_max=years[0] - (word in ("before", "prior to")))
+        else:
+            bounds = SearchFilters(year_min=years[0], year_max=years[0])
+        rest = (text[: match.start()] + " " + text[match.end() :]).strip()
+        rest = re.sub(r"\b(published|written|appeared)\s*$", "", rest.rstrip(" ?.!")).strip()
+        return bounds, rest
+    return SearchFilters(), text
+
+
+def _scholar_filter(text: str, scholars: list[str]) -> tuple[tuple[str, ...], str]:
+    """Scholars named in the question ("by YuhaoZhou", "Yuhao Zhou's papers")."""
+    found = []
+    for name in scholars:
+        spaced = re.sub(r"(?<=[a-z])(?=[A-Z])", " ", name)
+        for form in {name, spaced}:
+            pattern = re.compile(rf"\b(by |from |of )?{re.escape(form)}('s)?\b", re.IGNORECASE)
+            if pattern.search(text):
+                found.append(name)
+                text = pattern.sub(" ", text)
+    return tuple(found), " ".join(text.split())
+
+
+def parse_query(question: str, scholars: list[str] | None = None) -> ParsedQuery:
+    question = " ".join(question.split())
+    kind: Kind = "list" if _LIST.search(question) else "fact"
+    if _SUMMARY.search(question):
+        kind = "summary"
+    named, text = _scholar_filter(question, scholars or [])
+    years, text = _year_filter(text)
+    topic = _FRAME.sub("", text, count=1)
+    topic = _TRAILING_FILLER.sub("", _LEADING_FILLER.sub("", topic)).strip(" ,;:-")
+    filters = SearchFilters(year_min=years.year_min, year_max=years.year_max, scholars=named)
+    return ParsedQuery(question=question, kind=kind, topic=topic, filters=filters)

@@ -1,0 +1,121 @@
+"""One settings object that every part of scholar-chat reads.
+
+Precedence, lowest to highest: defaults < TOML file (``$SCHOLAR_CHAT_CONFIG`` or
+``./scholar-chat.toml``) < ``SCHOLAR_CHAT_*`` environment variables (nested parts with
+``__``, e.g. ``SCHOLAR_CHAT_RETRIEVAL__K=20``) < CLI flags (passed as init arguments).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_COLLECTION = PROJECT_ROOT / "data" / "papers.md"
+
+
+class ChunkSettings(BaseModel):
+    """Sentence-packed chunks; most abstracts fit in one."""
+
+    model_config = ConfigDict(frozen=True)
+    max_chars: int = Field(1500, ge=200, description="longest chunk body, in characters")
+    overlap_sentences: int = Field(1, ge=0, description="sentences repeated between chunks")
+
+
+class EmbeddingSettings(BaseModel):
+    model_config = ConfigDict(frozen=True)
+    batch_size: int = Field(32, ge=1)
+    threads: int = Field(0, ge=0, description="onnxruntime intra-op threads; 0 = all cores")
+    max_tokens: int = Field(256, ge=16, le=512)
+
+
+class HnswSettings(BaseModel):
+    """Chroma's defaults (ef_search 10, M 16) lose recall on a few thousand chunks."""
+
+    model_config = ConfigDict(frozen=True)
+    space: Literal["cosine"] = "cosine"
+    ef_construction: int = 200
+    ef_search: int = 128
+    max_neighbors: int = 32
+
+
+class RetrievalSettings(BaseModel):
+    model_config = ConfigDict(frozen=True)
+    k: int = Field(10, ge=1, description="papers returned by search")
+    candidates: int = Field(60, ge=1, description="chunks fetched from each retriever")
+    rrf_k: int = Field(60, ge=1, description="reciprocal rank fusion constant")
+    dense_weight: float = 1.0
+    bm25_weight: float = 1.0
+
+
+class AnswerSettings(BaseModel):
+    model_config = ConfigDict(frozen=True)
+    strong_similarity: float = Field(
+        0.55, description="a paper this similar to the topic is relevant on that alone"
+    )
+    full_lexical: float = Field(
+        0.99, description="...as is one containing this IDF-weighted share of the topic's words"
+    )
+    min_similarity: float = Field(0.35, description="otherwise it needs this similarity...")
+    min_lexical: float = Field(0.5, description="...and this share of the topic's words")
+    max_papers: int = Field(50, ge=1, description="most papers a list answer may cite")
+
+
+class LLMSettings(BaseModel):
+    model_config = ConfigDict(frozen=True)
+    backend: Literal["offline", "openai", "openai-compatible", "llamacpp"] = "offline"
+    model: str | None = None
+    base_url: str | None = None
+    api_key: SecretStr | None = None
+    model_path: Path | None = None
+    timeout_s: float = 30.0
+    max_retries: int = 1
+    max_tokens: int = 512
+    temperature: float = 0.0
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="SCHOLAR_CHAT_",
+        env_nested_delimiter="__",
+        extra="ignore",
+        frozen=True,
+    )
+
+    store: Path = Field(Path("vectorstore"), description="embedded Chroma directory")
+    chroma_url: str | None = Field(None, description="http(s)://host:port of a Chroma server")
+    collection_name: str = "papers"
+    default_collection: Path = DEFAULT_COLLECTION
+    write_batch_chunks: int = Field(256, ge=1, description="chunks per store write")
+    chunking: ChunkSettings = ChunkSettings()
+    embedding: EmbeddingSettings = EmbeddingSettings()
+    hnsw: HnswSettings = HnswSettings()
+    retrieval: RetrievalSettings = RetrievalSettings()
+    answer: AnswerSettings = AnswerSettings()
+    llm: LLMSettings = LLMSettings()
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        toml_file = os.environ.get("SCHOLAR_CHAT_CONFIG", "scholar-chat.toml")
+        return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls, toml_file))
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Settings from every source, with CLI flags (``overrides``) on top; ``None`` means unset."""
+    return Settings(**{key: value for key, value in overrides.items() if value is not None})

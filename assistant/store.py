@@ -1,0 +1,221 @@
+"""The paper store: chunks and vectors in Chroma, BM25 beside them, kept in step.
+
+Chroma is the source of truth. It is an embedded ``PersistentClient`` directory by
+default and a Chroma server (``chromadb.HttpClient``) when ``chroma_url`` is set: the
+rest of the code cannot tell the difference. Every chunk carries its paper's content
+hash and chunk count, so the store itself is the ingest manifest, and a paper whose
+chunks are not all there is known to be incomplete.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import chromadb
+import numpy as np
+from chromadb.config import Settings as ChromaClientSettings
+from langchain_chroma import Chroma
+
+from assistant.chunking import Chunk
+from assistant.embeddings import MiniLMEmbeddings
+from assistant.keyword_index import KeywordChunk, KeywordIndex, SearchFilters
+from assistant.settings import Settings
+
+PAGE = 5000
+GENERATION = "generation"
+
+
+class StoreError(RuntimeError):
+    """The store cannot be opened or written; the message says which and why."""
+
+
+@dataclass(frozen=True)
+class StoredPaper:
+    content_hash: str
+    source: str
+    chunks_present: int
+    n_chunks: int
+
+    @property
+    def complete(self) -> bool:
+        return self.chunks_present == self.n_chunks
+
+
+@dataclass(frozen=True)
+class StoredChunk:
+    chunk_id: str
+    text: str
+    metadata: dict[str, Any]
+    similarity: float
+
+
+def _chroma_client(settings: Settings) -> chromadb.ClientAPI:
+    client_settings = ChromaClientSettings(anonymized_telemetry=False, allow_reset=False)
+    if settings.chroma_url:
+        url = urlsplit(settings.chroma_url)
+        if url.scheme not in ("http", "https") or not url.hostname:
+            raise StoreError(f"chroma_url {settings.chroma_url!r} is not http(s)://host:port")
+        try:
+            return chromadb.HttpClient(
+                host=url.hostname,
+                port=url.port or (443 if url.scheme == "https" else 8000),
+                ssl=url.scheme == "https",
+                settings=client_settings,
+            )
+        except Exception as exc:
+            raise StoreError(
+                f"cannot reach the Chroma server at {settings.chroma_url}: {exc}"
+            ) from None
+    settings.store.mkdir(parents=True, exist_ok=True)
+    return chromadb.PersistentClient(path=str(settings.store), settings=client_settings)
+
+
+def chroma_where(filters: SearchFilters | None) -> dict[str, Any] | None:
+    """The same filters as a Chroma ``where`` clause."""
+    if filters is None or filters.is_empty():
+        return None
+    clauses: list[dict[str, Any]] = []
+    if filters.year_min is not None:
+        clauses.append({"year": {"$gte": filters.year_min}})
+    if filters.year_max is not None:
+        clauses.append({"year": {"$lte": filters.year_max}})
+    if filters.scholars:
+        clauses.append({"scholar": {"$in": list(filters.scholars)}})
+    return clauses[0] if len(clauses) == 1 else {"$and": clauses}
+
+
+class PaperStore:
+    def __init__(self, settings: Settings, embeddings: MiniLMEmbeddings) -> None:
+        self.settings = settings
+        self.embeddings = embeddings
+        self.vectors = Chroma(
+            client=_chroma_client(settings),
+            collection_name=settings.collection_name,
+            embedding_function=embeddings,
+            collection_configuration={"hnsw": settings.hnsw.model_dump()},
+        )
+        self.collection = self.vectors._collection
+        self.keywords = KeywordIndex(self._keyword_index_path())
+
+    def _keyword_index_path(self) -> Path:
+        """Beside the embedded store; per server and collection when Chroma is remote."""
+        name = self.settings.collection_name
+        if self.settings.chroma_url:
+            name += "-" + hashlib.sha1(self.settings.chroma_url.encode()).hexdigest()[:8]
+        self.settings.store.mkdir(parents=True, exist_ok=True)
+        return self.settings.store / f"keywords-{name}.sqlite"
+
+    # ---- manifest -------------------------------------------------------------------
+
+    def _pages(self, **query: Any) -> Iterator[dict[str, Any]]:
+        offset = 0
+        while True:
+            page = self.collection.get(limit=PAGE, offset=offset, **query)
+            if not page["ids"]:
+                return
+            yield page
+            offset += len(page["ids"])
+
+    def manifest(self) -> dict[str, StoredPaper]:
+        """Every stored paper with its hash, source file and how many chunks are present."""
+        counts: dict[str, int] = {}
+        first: dict[str, dict[str, Any]] = {}
+        for page in self._pages(include=["metadatas"]):
+            for meta in page["metadatas"]:
+                paper_id = meta["paper_id"]
+                counts[paper_id] = counts.get(paper_id, 0) + 1
+                first.setdefault(paper_id, meta)
+        return {
+            pid: StoredPaper(m["content_hash"], m["source"], counts[pid], m["n_chunks"])
+            for pid, m in first.items()
+        }
+
+    def count_chunks(self) -> int:
+        return self.collection.count()
+
+    def scholars(self) -> list[str]:
+        self.sync_keywords()
+        return sorted(self.keywords.scholars())
+
+    # ---- writes ---------------------------------------------------------------------
+
+    def begin_write(self) -> None:
+        """Mark the store as changing, so readers re-sync BM25 even if this write dies."""
+        self.collection.modify(metadata={GENERATION: uuid.uuid4().hex})
+
+    def write_chunks(self, chunks: list[Chunk], embeddings: np.ndarray) -> None:
+        """Replace the papers these chunks belong to with exactly these chunks."""
+        paper_ids = list(dict.fromkeys(str(c.metadata["paper_id"]) for c in chunks))
+        self.delete_papers(paper_ids)
+        self.collection.add(
+            ids=[c.chunk_id for c in chunks],
+            documents=[c.text for c in chunks],
+            metadatas=[dict(c.metadata) for c in chunks],
+            embeddings=embeddings,
+        )
+
+    def delete_papers(self, paper_ids: list[str]) -> None:
+        for start in range(0, len(paper_ids), 500):
+            self.collection.delete(where={"paper_id": {"$in": paper_ids[start : start + 500]}})
+
+    def sync_keywords(self, force: bool = False) -> None:
+        """Bring the BM25 index in step with the vector store, touching only what differs."""
+        generation = (self.collection.metadata or {}).get(GENERATION, "")
+        if not force and generation == self.keywords.get_state(GENERATION):
+            return
+        stored = {pid: p for pid, p in self.manifest().items() if p.complete}
+        indexed = self.keywords.paper_hashes()
+        stale = [
+            pid for pid, h in indexed.items() if pid not in stored or stored[pid].content_hash != h
+        ]
+        self.keywords.remove_papers(stale)
+        missing = [pid for pid, p in stored.items() if indexed.get(pid) != p.content_hash]
+        for start in range(0, len(missing), 500):
+            ids = missing[start : start + 500]
+            page = self.collection.get(
+                where={"paper_id": {"$in": ids}}, include=["documents", "metadatas"]
+            )
+            chunks = [
+                KeywordChunk(cid, m["paper_id"], text, m.get("year"), m["scholar"])
+                for cid, text, m in zip(
+                    page["ids"], page["documents"], page["metadatas"], strict=True
+                )
+            ]
+            hashes = {pid: stored[pid].content_hash for pid in ids}
+            self.keywords.replace_papers(hashes, chunks)
+        self.keywords.set_state(GENERATION, generation)
+
+    # ---- reads ----------------------------------------------------------------------
+
+    def dense_search(
+        self, query_vector: list[float], limit: int, filters: SearchFilters | None = None
+    ) -> list[tuple[str, str]]:
+        """``(chunk_id, paper_id)`` nearest first."""
+        if self.collection.count() == 0:
+            return []
+        found = self.vectors.similarity_search_by_vector_with_relevance_scores(
+            query_vector, k=limit, filter=chroma_where(filters)
+        )
+        return [(str(doc.id), doc.metadata["paper_id"]) for doc, _ in found]
+
+    def paper_chunks(self, paper_ids: list[str], query_vector: list[float]) -> list[StoredChunk]:
+        """All chunks of these papers with their cosine similarity to the query."""
+        if not paper_ids:
+            return []
+        page = self.collection.get(
+            where={"paper_id": {"$in": paper_ids}},
+            include=["documents", "metadatas", "embeddings"],
+        )
+        similarities = np.asarray(page["embeddings"]) @ np.asarray(query_vector)
+        return [
+            StoredChunk(cid, text, meta, float(sim))
+            for cid, text, meta, sim in zip(
+                page["ids"], page["documents"], page["metadatas"], similarities, strict=True
+            )
+        ]
