@@ -1,0 +1,51 @@
+"""Shared fixtures: a real embedded Chroma store in a temp dir, real embedding model."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from assistant.answer import Assistant
+from assistant.embeddings import shared_embeddings
+from assistant.ingest import ingest, parse_all
+from assistant.settings import DEFAULT_COLLECTION, Settings, load_settings
+from assistant.store import PaperStore
+
+FEDERATED_TITLES = {
+    "E-3SFC: Communication-Efficient Federated Learning With Double-Way Features Synthesizing",
+    "Deploying Models to Non-participating Clients in Federated Learning without Fine-tuning: "
+    "A Hypernetwork-based Approach",
+    "Federated CINN clustering for accurate clustered federated learning",
+    "DeFTA: A plug-and-play peer-to-peer decentralized federated learning framework",
+    "Learning Locally, Revising Globally: Global Reviser for Federated Learning with Noisy Labels",
+}
+
+
+def open_store(settings: Settings) -> PaperStore:
+    return PaperStore(settings, shared_embeddings(settings.embedding))
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return load_settings(store=tmp_path / "store")
+
+
+@pytest.fixture
+def store(settings: Settings) -> PaperStore:
+    """An empty store of its own, for tests that write."""
+    return open_store(settings)
+
+
+@pytest.fixture(scope="session")
+def default_store(tmp_path_factory: pytest.TempPathFactory) -> PaperStore:
+    """The default collection, ingested once for the read-only tests."""
+    settings = load_settings(store=tmp_path_factory.mktemp("default") / "store")
+    paper_store = open_store(settings)
+    ingest(parse_all([DEFAULT_COLLECTION]), paper_store, settings)
+    return paper_store
+
+
+@pytest.fixture(scope="session")
+def assistant(default_store: PaperStore) -> Assistant:
+    return Assistant(default_store.settings, default_store)

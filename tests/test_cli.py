@@ -1,0 +1,196 @@
+"""The real ``scholar-chat`` command, run as a subprocess as a user would."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import FEDERATED_TITLES
+
+SUBCOMMANDS = ["ingest", "search", "ask", "stats"]
+DEFAULT = Path(__file__).resolve().parent.parent / "data" / "papers.md"
+
+
+def run(*args: str | Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "assistant", *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "COLUMNS": "200", **(env or {})},
+    )
+
+
+@pytest.fixture(scope="module")
+def ingested(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    store = tmp_path_factory.mktemp("cli") / "store"
+    result = run("--store", store, "ingest", DEFAULT, "--json")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert set(report) == {
+        "papers",
+        "added",
+        "updated",
+        "removed",
+        "unchanged",
+        "chunks",
+        "seconds",
+    }
+    assert (report["papers"], report["added"]) == (24, 24)
+    return store
+
+
+@pytest.mark.parametrize("command", [[], *([c] for c in SUBCOMMANDS)])
+def test_help(command: list[str]) -> None:
+    result = run(*command, "--help")
+    assert result.returncode == 0
+    assert "Usage" in result.stdout
+    for sub in SUBCOMMANDS if not command else []:
+        assert sub in result.stdout
+
+
+def test_second_ingest_adds_nothing(ingested: Path) -> None:
+    result = run("ingest", DEFAULT, "--store", ingested, "--json")
+    report = json.loads(result.stdout)
+    assert (report["added"], report["updated"], report["removed"], report["unchanged"]) == (
+        0,
+        0,
+        0,
+        24,
+    )
+    human = run("--store", ingested, "ingest", DEFAULT)
+    assert "24 papers (0 added, 0 updated, 0 removed, 24 unchanged)" in human.stdout
+
+
+def test_malformed_file_fails_cleanly_and_store_is_unchanged(
+    ingested: Path, tmp_path: Path
+) -> None:
+    before = run("--store", ingested, "stats", "--json").stdout
+    bad = tmp_path / "bad.md"
+    bad.write_text(
+        "## X Papers (2024)\n\n| Year | Title | Abstract | Link |\n|---|---|---|---|\n"
+        "| 2024 | Fine | An abstract. | https://example.org/1 |\n"
+        "| 2024 | Broken | An a|b abstract. | https://example.org/2 |\n",
+        encoding="utf-8",
+    )
+    result = run("--store", ingested, "ingest", DEFAULT, bad)
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [
+        f"error: {bad}:6: row has 5 cells but the header has 4 "
+        "(an unescaped '|' inside a cell? write it as \\|)"
+    ]
+    assert "Traceback" not in result.stderr
+    assert run("--store", ingested, "stats", "--json").stdout == before
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "message"),
+    [
+        ("missing.md", None, "no such file"),
+        ("empty.md", b"", "the file is empty"),
+        ("binary.md", b"\x00\x01\x02\x03" * 10, "binary file"),
+        ("notes.txt", b"hello", "unknown file type"),
+    ],
+)
+def test_bad_files(tmp_path: Path, name: str, content: bytes | None, message: str) -> None:
+    path = tmp_path / name
+    if content is not None:
+        path.write_bytes(content)
+    result = run("--store", tmp_path / "store", "ingest", path)
+    assert result.returncode == 1
+    assert result.stderr.startswith(f"error: {path}") and message in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_ask_json(ingested: Path) -> None:
+    result = run("--store", ingested, "ask", "Which papers address federated learning?", "--json")
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert set(data) == {"question", "answer", "citations", "backend"}
+    assert data["backend"] == "offline"
+    assert {c["title"] for c in data["citations"]} == FEDERATED_TITLES
+    assert [c["n"] for c in data["citations"]] == [1, 2, 3, 4, 5]
+
+
+def test_ask_on_empty_store_ingests_default_collection_first(tmp_path: Path) -> None:
+    result = run(
+        "ask",
+        "Which papers address federated learning?",
+        env={"SCHOLAR_CHAT_STORE": str(tmp_path / "fresh")},
+    )
+    assert result.returncode == 0, result.stderr
+    assert "The store is empty: ingesting the default collection" in result.stderr
+    assert "5 papers in the collection address federated learning" in result.stdout
+    assert (tmp_path / "fresh" / "chroma.sqlite3").exists()
+
+
+def test_ask_batch(ingested: Path, tmp_path: Path) -> None:
+    batch = tmp_path / "batch.jsonl"
+    lines = [
+        {"id": "fl", "turns": ["Which papers address federated learning?"]},
+        {
+            "id": "two",
+            "turns": ["Which papers address federated learning?", "How many VQA pairs are in SFE?"],
+        },
+    ]
+    batch.write_text("\n".join(json.dumps(line) for line in lines) + "\n")
+    result = run("--store", ingested, "ask", "--json", "--batch", batch)
+    assert result.returncode == 0, result.stderr
+    out = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [o["id"] for o in out] == ["fl", "two"]
+    assert len(out[0]["citations"]) == 5
+    assert out[1]["question"] == "How many VQA pairs are in SFE?"
+    assert "830" in out[1]["answer"]
+
+
+def test_ask_batch_bad_line(ingested: Path, tmp_path: Path) -> None:
+    batch = tmp_path / "batch.jsonl"
+    batch.write_text('{"id": 1, "turns": ["ok?"]}\nnot json\n')
+    result = run("--store", ingested, "ask", "--json", "--batch", batch)
+    assert result.returncode == 1
+    assert result.stderr.startswith(f"error: {batch}:2: not valid JSON")
+    assert result.stdout == ""
+
+
+def test_empty_question(ingested: Path) -> None:
+    result = run("--store", ingested, "ask", "  ")
+    assert result.returncode == 1 and "the question is empty" in result.stderr
+
+
+def test_search_json_with_year(ingested: Path) -> None:
+    result = run(
+        "--store", ingested, "search", "federated learning", "--k", "3", "--year", "2024", "--json"
+    )
+    data = json.loads(result.stdout)
+    assert len(data["results"]) == 3
+    assert all(r["year"] == 2024 for r in data["results"])
+    assert all(r["title"] in FEDERATED_TITLES for r in data["results"])
+
+
+def test_stats_json(ingested: Path) -> None:
+    data = json.loads(run("--store", ingested, "stats", "--json").stdout)
+    assert data["papers"] == 24 and data["chunks"] >= 24
+    assert data["scholars"] == ["YuhaoZhou"]
+
+
+def test_store_path_blocked_by_a_file(tmp_path: Path) -> None:
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("x")
+    result = run("--store", blocker / "store", "ingest", DEFAULT)
+    assert result.returncode == 1
+    assert result.stderr.startswith(f"error: {blocker / 'store'}")
+    assert "Traceback" not in result.stderr
+
+
+def test_unwritable_store(tmp_path: Path) -> None:
+    if os.geteuid() == 0:
+        pytest.skip("root can write anywhere")
+    locked = tmp_path / "locked"
+    locked.mkdir(mode=0o500)
+    result = run("--store", locked / "store", "ingest", DEFAULT)
+    assert result.returncode == 1 and "not writable" in result.stderr

@@ -1,0 +1,46 @@
+from pathlib import Path
+
+import pytest
+
+from assistant.settings import load_settings
+
+
+def test_defaults() -> None:
+    settings = load_settings()
+    assert settings.store == Path("vectorstore")
+    assert settings.chroma_url is None
+    assert settings.llm.backend == "offline"
+    assert settings.default_collection.name == "papers.md"
+
+
+def test_precedence_defaults_file_environment_flags(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = tmp_path / "scholar-chat.toml"
+    config.write_text('store = "from-file"\n[retrieval]\nk = 7\nrrf_k = 30\n')
+    monkeypatch.setenv("SCHOLAR_CHAT_CONFIG", str(config))
+    settings = load_settings()
+    assert (settings.store, settings.retrieval.k, settings.retrieval.rrf_k) == (
+        Path("from-file"),
+        7,
+        30,
+    )
+
+    monkeypatch.setenv("SCHOLAR_CHAT_STORE", "from-env")
+    monkeypatch.setenv("SCHOLAR_CHAT_RETRIEVAL__K", "9")
+    settings = load_settings()
+    assert (settings.store, settings.retrieval.k, settings.retrieval.rrf_k) == (
+        Path("from-env"),
+        9,
+        30,
+    )
+
+    settings = load_settings(store=Path("from-flag"), chroma_url=None)
+    assert settings.store == Path("from-flag")
+    assert settings.retrieval.k == 9  # a flag for one field leaves the others alone
+
+
+def test_invalid_value_is_rejected(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SCHOLAR_CHAT_RETRIEVAL__K", "0")
+    with pytest.raises(ValueError, match="k"):
+        load_settings()
