@@ -16,7 +16,9 @@ from assistant.settings import ChunkSettings
 # A regex splitter, not nltk/pysbd: punkt needs a download and pysbd takes ~1 ms per
 # abstract (minutes at 87k papers); this one keeps "e.g.", "et al." and "Fig. 2" whole.
 _ABBREVIATIONS = r"(?<!\be\.g\.)(?<!\bi\.e\.)(?<!\bet al\.)(?<!\bvs\.)(?<!\bFig\.)(?<!\bEq\.)"
-_SENTENCE_END = re.compile(_ABBREVIATIONS + r"(?<=[.!?])\s+(?=[\"'(\[]?[A-Z0-9])")
+_SENTENCE_END = re.compile(
+    _ABBREVIATIONS + r"(?:(?<=[.!?])|(?<=[.!?][)\"']))\s+(?=[\"'(\[]?[A-Z0-9])"
+)
 
 
 @dataclass(frozen=True)
@@ -53,6 +55,9 @@ def _pack(sentences: list[str], max_chars: int, overlap: int) -> list[list[str]]
         if end >= len(pieces):
             break
         start = max(end - overlap, start + 1)
+        # Overlap only if the next chunk still has room for a new sentence.
+        if sum(len(p) + 1 for p in pieces[start : end + 1]) > max_chars:
+            start = end
     return groups
 
 

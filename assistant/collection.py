@@ -25,7 +25,9 @@ _HEADING = re.compile(r"^##\s+(?P<name>.+?)\s*$")
 _SCHOLAR_SUFFIX = re.compile(r"\s+papers?\b.*$", re.IGNORECASE)
 _SEPARATOR_CELL = re.compile(r"^:?-{2,}:?$")
 _UNESCAPED_PIPE = re.compile(r"(?<!\\)\|")
-_MARKDOWN_LINK = re.compile(r"^\[[^\]]*\]\((?P<url>[^)\s]*)\)$")
+_MARKDOWN_LINK = re.compile(r"^\[[^\]]*\]\((?P<url>[^\s]*)\)$")  # greedy: URLs may hold ")"
+# Formatting tags only: "n<k and m>1" in an abstract is text, not HTML.
+_HTML_TAG = re.compile(r"</?(b|i|em|strong|sup|sub|p|span|div|a|u|code|small)\b[^>]*>", re.I)
 _EMPTY_LINK = {"", "-", "—", "n/a", "na", "none"}
 _COLUMN_ALIASES = {
     "year": "year",
@@ -35,7 +37,7 @@ _COLUMN_ALIASES = {
     "link": "url",
     "url": "url",
 }
-_markdown = MarkdownIt("commonmark")
+_markdown = MarkdownIt("commonmark", {"html": False})
 
 
 class CollectionError(ValueError):
@@ -114,7 +116,7 @@ def _read_text(path: Path, raw: bytes) -> str:
 
 def strip_markdown(cell: str) -> str:
     """Plain text of a Markdown table cell: emphasis, code and link syntax removed."""
-    cell = re.sub(r"<br\s*/?>", " ", cell, flags=re.IGNORECASE)
+    cell = _HTML_TAG.sub("", re.sub(r"<br\s*/?>", " ", cell, flags=re.IGNORECASE))
     parts: list[str] = []
     for token in _markdown.parseInline(cell):
         for child in token.children or []:
@@ -188,7 +190,8 @@ def _columns(path: Path, line: int, header: list[str]) -> list[str | None]:
     columns = [_COLUMN_ALIASES.get(strip_markdown(h).lower()) for h in header]
     missing = [c for c in ("title", "abstract") if c not in columns]
     if missing:
-        raise CollectionError(path, line, f"table header lacks a {' and '.join(missing)} column")
+        names = " and ".join(missing)
+        raise CollectionError(path, line, f"the table header has no {names} column")
     return columns
 
 
@@ -209,7 +212,7 @@ def _jsonl_records(path: Path) -> list[tuple[int, dict[str, str]]]:
                 fields = {
                     "id": record.get("id"),
                     "title": record.get("title"),
-                    "abstract": record.get("text", record.get("abstract")),
+                    "abstract": record.get("text") or record.get("abstract"),
                     "url": record.get("url"),
                     "year": record.get("year"),
                     "scholar": record.get("scholar") or path.name.split(".")[0],

@@ -8,6 +8,7 @@ address") would otherwise dilute both.
 
 from __future__ import annotations
 
+import datetime
 import re
 from dataclasses import dataclass, field
 from typing import Literal
@@ -34,10 +35,11 @@ _SUMMARY = re.compile(
 )
 _FRAME = re.compile(
     r"^\s*(please\s+)?(can you\s+)?("
-    r"((which|what|list|show( me)?|find|give me|are there( any)?|any|enumerate)"
+    r"((which|what( are| were)?|list|show( me)?|find|give me|are there( any)?|any|enumerate)"
     r"( of)?( the| all)?( all| the)?( \w+'s)?( research)?\s*)?"
     rf"{_NOUN}( in the collection| in this collection)?( (that|which))?"
     rf"( (are|were|is|was|do|does|did|have|has))?( {_VERB})?"
+    r"|what (is|has been) the (research|work) (on|about|in)"
     r"|summari[sz]e|give an overview of|overview of|describe|explain|tell me about"
     r")\b[\s:,-]*",
     re.IGNORECASE,
@@ -53,11 +55,20 @@ _TRAILING_FILLER = re.compile(
 _YEAR = r"((?:19|20)\d{2})"
 _YEAR_PATTERNS: list[tuple[re.Pattern[str], str]] = [
     (re.compile(rf"\b(between|from) {_YEAR} (and|to|-) {_YEAR}\b", re.I), "range"),
-    (re.compile(rf"\b(since|after|from|starting in|as of) {_YEAR}\b", re.I), "min"),
+    (re.compile(rf"\b(since|after|starting in|as of) {_YEAR}\b", re.I), "min"),
+    (re.compile(rf"\b(from) {_YEAR} (on|onwards?)\b", re.I), "min"),
     (re.compile(rf"\b(before|until|up to|prior to) {_YEAR}\b", re.I), "max"),
     (re.compile(rf"\b(in|during|from|of|published in) {_YEAR}\b", re.I), "exact"),
-    (re.compile(rf"\b{_YEAR}\b"), "exact"),
+    (re.compile(rf"\b{_YEAR}\b"), "bare"),
 ]
+LATEST_PLAUSIBLE_YEAR = datetime.date.today().year + 1
+
+
+_PUBLISHED = re.compile(
+    r"\s*\b((that|which)\s+)?((were|was|are|is|have been|has been)"
+    r"(\s+(published|written|appeared|released))?|published|written|appeared|released)\s*$",
+    re.IGNORECASE,
+)
 
 
 @dataclass(frozen=True)
@@ -75,6 +86,8 @@ def _year_filter(text: str) -> tuple[SearchFilters, str]:
         if not match:
             continue
         years = [int(g) for g in match.groups() if g and g.isdigit()]
+        if how == "bare" and years[0] > LATEST_PLAUSIBLE_YEAR:  # "2048 tokens"
+            continue
         # "after 2024" excludes 2024, "since 2024" includes it; "before" likewise.
         word = match.group(1).lower() if match.lastindex and not match.group(1).isdigit() else ""
         if how == "range":
@@ -85,8 +98,8 @@ def _year_filter(text: str) -> tuple[SearchFilters, str]:
             bounds = SearchFilters(year_max=years[0] - (word in ("before", "prior to")))
         else:
             bounds = SearchFilters(year_min=years[0], year_max=years[0])
-        rest = (text[: match.start()] + " " + text[match.end() :]).strip()
-        rest = re.sub(r"\b(published|written|appeared)\s*$", "", rest.rstrip(" ?.!")).strip()
+        rest = " ".join((text[: match.start()] + " " + text[match.end() :]).split())
+        rest = _PUBLISHED.sub("", rest.rstrip(" ?.!")).strip()
         return bounds, rest
     return SearchFilters(), text
 
