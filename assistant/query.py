@@ -23,14 +23,19 @@ _VERB = (
     r"propose|proposing|deal with|dealing with|focus on|focusing on|relate to|related to|"
     r"talk about|about|on|concerning|regarding|in|mention|mentioning|published|written)"
 )
+_THINGS = (
+    r"(benchmarks|datasets|methods|models|approaches|frameworks|techniques|algorithms|"
+    r"architectures|systems|tools|agents)"
+)
 _LIST = re.compile(
-    rf"^\s*(which|what|list|show|find|give me|are there|any)\b.*\b{_NOUN}\b"
+    rf"^\s*which (of|ones)\b|^\s*(which|what)\s+([\w-]+\s+){{0,3}}?{_THINGS}\b"
+    rf"|^\s*(which|what|list|show|find|give me|are there|any)\b.*\b{_NOUN}\b"
     rf"|^\s*(list|enumerate)\b|^\s*{_NOUN}\s+(that|which|{_VERB})\b",
     re.IGNORECASE,
 )
 _SUMMARY = re.compile(
-    r"^\s*(summari[sz]e|summary|overview|give an overview|describe|explain|what (is|has been) "
-    r"the research|tell me about)\b",
+    r"^\s*(summari[sz]e|summary|overview|give (me )?an overview|describe|explain|"
+    r"what (is|has been) the research|tell me (more )?about)\b",
     re.IGNORECASE,
 )
 _FRAME = re.compile(
@@ -39,13 +44,16 @@ _FRAME = re.compile(
     r"( of)?( the| all)?( all| the)?( \w+'s)?( research)?\s*)?"
     rf"{_NOUN}( in the collection| in this collection)?( (that|which))?"
     rf"( (are|were|is|was|do|does|did|have|has))?( {_VERB})?"
+    r"|(which|what)( ones)?( of)? (those|these|them)( papers)?( (that|which))?"
+    rf"( (are|were|is|was|do|does|did|have|has))?( {_VERB})?"
     r"|what (is|has been) the (research|work) (on|about|in)"
-    r"|summari[sz]e|give an overview of|overview of|describe|explain|tell me about"
+    r"|summari[sz]e|give (me )?an overview of|overview of|describe|explain|tell me (more )?about"
+    r"|(which|what)(?=\s+([\w-]+\s+){0,3}?" + _THINGS + r"\b)"
     r")\b[\s:,-]*",
     re.IGNORECASE,
 )
 _LEADING_FILLER = re.compile(
-    r"^(the (research|work|papers?) (on|about|in)|research on|work on|(the )?topic of|"
+    r"^(the (research|work|papers?) (on|about|in)|research on|work on|(the )?topic of|the|"
     r"about|on|of|regarding)\s+",
     re.IGNORECASE,
 )
@@ -64,6 +72,11 @@ _YEAR_PATTERNS: list[tuple[re.Pattern[str], str]] = [
 LATEST_PLAUSIBLE_YEAR = datetime.date.today().year + 1
 
 
+_EXIST = re.compile(
+    r"\s+(have been|has been|were|are|was|is)\s+(proposed|introduced|presented|developed|"
+    r"released|published|studied)\s*[?.!]*\s*$|\s+(exist|are there)\s*[?.!]*\s*$",
+    re.IGNORECASE,
+)
 _PUBLISHED = re.compile(
     r"\s*\b((that|which)\s+)?((were|was|are|is|have been|has been)"
     r"(\s+(published|written|appeared|released))?|published|written|appeared|released)\s*$",
@@ -117,6 +130,67 @@ def _scholar_filter(text: str, scholars: list[str]) -> tuple[tuple[str, ...], st
     return tuple(found), " ".join(text.split())
 
 
+_REFERENCE = re.compile(
+    r"\b(those|these|them|they|their|its|it|of the above|same|"
+    r"the (first|second|third|fourth|fifth|last|latter|former)( one| paper)?|"
+    r"the [\w -]{0,60}? one)\b",
+    re.IGNORECASE,
+)
+_ORDINALS = {
+    "first": 0,
+    "second": 1,
+    "third": 2,
+    "fourth": 3,
+    "fifth": 4,
+    "last": -1,
+    "latter": -1,
+    "former": 0,
+}
+
+
+@dataclass(frozen=True)
+class PreviousTurn:
+    """What a follow-up can inherit: the last answer's topic, filters and cited papers."""
+
+    topic: str
+    kind: Kind
+    filters: SearchFilters
+    cited_ids: tuple[str, ...]
+
+
+def refers_back(question: str) -> bool:
+    return bool(_REFERENCE.search(question))
+
+
+def follow_up(parsed: ParsedQuery, previous: PreviousTurn | None) -> ParsedQuery:
+    """Narrow a question that refers back ("which of those…") to the previous answer.
+
+    It keeps the set being narrowed (the papers the previous answer cited, or the one an
+    ordinal names), inherits the previous topic when it has none of its own, and adds
+    its own year and scholar filters to the previous ones.
+    """
+    if previous is None or not previous.cited_ids or not refers_back(parsed.question):
+        return parsed
+    ids = previous.cited_ids
+    ordinal = re.search(
+        r"\bthe (first|second|third|fourth|fifth|last|latter|former)\b",
+        parsed.question,
+        re.IGNORECASE,
+    )
+    if ordinal and abs(_ORDINALS[ordinal[1].lower()]) < len(ids) + (ordinal[1] == "last"):
+        ids = (ids[_ORDINALS[ordinal[1].lower()]],)
+    own, before = parsed.filters, previous.filters
+    filters = SearchFilters(
+        year_min=own.year_min if own.year_min is not None else before.year_min,
+        year_max=own.year_max if own.year_max is not None else before.year_max,
+        scholars=own.scholars or before.scholars,
+        paper_ids=ids,
+    )
+    topic = _REFERENCE.sub(" ", parsed.topic) if parsed.kind != "fact" else parsed.topic
+    topic = " ".join(topic.split()).strip(" ,;:-?") or previous.topic
+    return ParsedQuery(question=parsed.question, kind=parsed.kind, topic=topic, filters=filters)
+
+
 def parse_query(question: str, scholars: list[str] | None = None) -> ParsedQuery:
     question = " ".join(question.split())
     kind: Kind = "list" if _LIST.search(question) else "fact"
@@ -125,6 +199,7 @@ def parse_query(question: str, scholars: list[str] | None = None) -> ParsedQuery
     named, text = _scholar_filter(question, scholars or [])
     years, text = _year_filter(text)
     topic = _FRAME.sub("", text, count=1)
+    topic = _EXIST.sub("", topic)
     topic = _TRAILING_FILLER.sub("", _LEADING_FILLER.sub("", topic)).strip(" ,;:-")
     filters = SearchFilters(year_min=years.year_min, year_max=years.year_max, scholars=named)
     return ParsedQuery(question=question, kind=kind, topic=topic, filters=filters)

@@ -60,14 +60,24 @@ class RetrievalSettings(BaseModel):
 class AnswerSettings(BaseModel):
     model_config = ConfigDict(frozen=True)
     strong_similarity: float = Field(
-        0.55, description="a paper this similar to the topic is relevant on that alone"
+        0.5, description="a paper this similar to the topic is relevant on that alone"
     )
-    full_lexical: float = Field(
-        0.99, description="...as is one containing this IDF-weighted share of the topic's words"
+    together_lexical: float = Field(
+        0.85, description="...as is one with this share of the topic's words in one sentence"
     )
     min_similarity: float = Field(0.35, description="otherwise it needs this similarity...")
     min_lexical: float = Field(0.5, description="...and this share of the topic's words")
+    fact_lexical: float = Field(
+        0.5, description="a fact is answered from the best paper if it holds this share"
+    )
     max_papers: int = Field(50, ge=1, description="most papers a list answer may cite")
+    floor_similarity: float = Field(
+        0.08, description="no paper less similar is relevant; a model judges only those above"
+    )
+    floor_lexical: float = Field(0.3, description="...or holding this share of the topic's words")
+    judge_batch: int = Field(4, ge=1, description="papers per relevance-judging model call")
+    context_papers: int = Field(6, ge=1, description="most papers put before the model")
+    context_chars: int = Field(900, ge=100, description="abstract characters per paper")
 
 
 class LLMSettings(BaseModel):
@@ -80,6 +90,7 @@ class LLMSettings(BaseModel):
     timeout_s: float = 30.0
     max_retries: int = 1
     max_tokens: int = 512
+    context_tokens: int = Field(4096, description="llamacpp context window")
     temperature: float = 0.0
 
 

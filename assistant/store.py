@@ -87,6 +87,8 @@ def chroma_where(filters: SearchFilters | None) -> dict[str, Any] | None:
         clauses.append({"year": {"$lte": filters.year_max}})
     if filters.scholars:
         clauses.append({"scholar": {"$in": list(filters.scholars)}})
+    if filters.paper_ids is not None:
+        clauses.append({"paper_id": {"$in": list(filters.paper_ids) or [""]}})
     return clauses[0] if len(clauses) == 1 else {"$and": clauses}
 
 

@@ -101,7 +101,7 @@ CASES = [
     q(
         "Which of Ada Lovelace's papers discuss the analytical engine?",
         "list",
-        "the analytical engine",
+        "analytical engine",
         scholars=("Ada Lovelace",),
     ),
     q(

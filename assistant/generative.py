@@ -1,0 +1,106 @@
+"""Answering with a language model: judging, summarising and answering facts.
+
+The model sees only retrieved abstracts, each inside ``<source key="S1">`` tags, and
+cites by key; ``CitationResolver`` keeps only keys it was given. Lists stay complete
+and exact: the model judges every plausible candidate yes/no in small batches, and the
+list itself is written from the judged papers with their own sentences as evidence.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+from langchain_core.language_models import BaseChatModel
+from langchain_core.output_parsers import StrOutputParser
+
+from assistant.llm import BackendError, describe, guarded
+from assistant.offline import OfflineAnswerer, Sources, nothing_found, points_at_one
+from assistant.prompts import chat_prompt
+from assistant.query import ParsedQuery
+from assistant.retrieval import PaperHit
+from assistant.settings import LLMSettings
+
+NO_ANSWER = "NO_ANSWER"
+_VERDICT = re.compile(r"\b(S\d+)\W{0,3}\s*(yes|no)\b", re.IGNORECASE)
+
+
+def source_block(sources: Sources, chars: int) -> str:
+    """Sources as the model sees them: data inside tags, abstracts cut to ``chars``."""
+    blocks = []
+    for key, hit in sources.items():
+        abstract = hit.abstract if len(hit.abstract) <= chars else hit.abstract[:chars] + " …"
+        year = f" ({hit.year})" if hit.year else ""
+        blocks.append(f'<source key="{key}">\n{hit.title}{year}\n{abstract}\n</source>')
+    return "\n\n".join(blocks)
+
+
+class ModelAnswerer:
+    def __init__(
+        self, model: BaseChatModel, settings: LLMSettings, offline: OfflineAnswerer
+    ) -> None:
+        self.model = model
+        self.settings = settings
+        self.offline = offline
+        self.backend = settings.backend
+
+    def _run(self, prompt: str, **inputs: str) -> str:
+        chain = chat_prompt(prompt) | self.model | StrOutputParser()
+        with guarded(self.settings):
+            return chain.invoke({"example_key": "S1", **inputs})
+
+    def relevant(self, parsed: ParsedQuery, hits: list[PaperHit]) -> list[PaperHit]:
+        """Plausible candidates, each judged yes/no by the model on its own abstract."""
+        if not parsed.topic or points_at_one(parsed):
+            return hits
+        plausible = [j.hit for j in self.offline.judge(parsed.topic, hits) if j.plausible]
+        if parsed.kind == "fact":
+            return plausible[: self.offline.settings.context_papers]
+        size = self.offline.settings.judge_batch
+        chosen: list[PaperHit] = []
+        for start in range(0, len(plausible), size):
+            batch = {f"S{i + 1}": hit for i, hit in enumerate(plausible[start : start + size])}
+            reply = self._run(
+                "judge",
+                question=parsed.question,
+                topic=parsed.topic,
+                sources=source_block(batch, self.offline.settings.context_chars),
+            )
+            verdicts = {k.upper(): v.lower() for k, v in _VERDICT.findall(reply)}
+            chosen.extend(hit for key, hit in batch.items() if verdicts.get(key) == "yes")
+        return chosen
+
+    def write(self, parsed: ParsedQuery, sources: Sources) -> Iterator[str]:
+        """Lists from the judged papers; summaries and facts generated, streamed."""
+        if not sources:
+            yield nothing_found(parsed)
+            return
+        if parsed.kind == "list":
+            yield from self.offline.write(parsed, sources)
+            return
+        context = dict(list(sources.items())[: self.offline.settings.context_papers])
+        chain = chat_prompt(parsed.kind) | self.model | StrOutputParser()
+        inputs = {
+            "example_key": "S1",
+            "question": parsed.question,
+            "topic": parsed.topic,
+            "sources": source_block(context, self.offline.settings.context_chars),
+        }
+        buffered, deciding = "", True
+        with guarded(self.settings):
+            for token in chain.stream(inputs):
+                if deciding:  # hold the start back while it may still be NO_ANSWER
+                    buffered += token
+                    start = buffered.lstrip()
+                    if len(start) < len(NO_ANSWER) and NO_ANSWER.startswith(start):
+                        continue
+                    deciding = False
+                    if start.startswith(NO_ANSWER):
+                        yield nothing_found(parsed)
+                        return
+                    token = buffered
+                yield token
+        if deciding:
+            if not buffered.strip():
+                raise BackendError(f"{describe(self.settings)} returned an empty answer")
+            yield nothing_found(parsed)

