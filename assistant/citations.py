@@ -48,7 +48,7 @@ def sources_block(citations: list[Citation]) -> str:
 _KEY_GROUP = re.compile(r"\[([A-Za-z0-9_, ;-]{1,80})\]")
 _KEY_SHAPE = re.compile(r"^[A-Za-z]{0,4}-?\d{1,4}$|^[A-Za-z0-9_-]{1,12}$")
 _MARKDOWN_LINK = re.compile(r"\[([^\]\n]{1,200})\]\((?:https?|javascript|data):[^)\s]*\)", re.I)
-_URL = re.compile(r"\b(?:https?|ftp|javascript|data):[^\s)\]>]+", re.I)
+_URL = re.compile(r"\b(?:https?|ftp|javascript|data):[^\s\]>]+", re.I)
 
 
 class CitationResolver:
@@ -73,8 +73,9 @@ class CitationResolver:
     def feed(self, text: str) -> str:
         self._buffer += text
         cut = max(self._buffer.rfind(" "), self._buffer.rfind("\n"))
-        if self._buffer.rfind("[") > self._buffer.rfind("]"):
-            cut = min(cut, self._buffer.rfind("[") - 1)
+        opened = self._buffer.rfind("[", 0, cut + 1)
+        if opened > self._buffer.rfind("]", 0, cut + 1):  # never cut inside brackets
+            cut = opened - 1
         if cut < 0:
             return ""
         ready, self._buffer = self._buffer[: cut + 1], self._buffer[cut + 1 :]

@@ -302,6 +302,11 @@ def ask(
         Path | None,
         typer.Option(help='JSONL file of {"id", "turns": [...]}: each line is one conversation.'),
     ] = None,
+    llm: LlmOption = None,
+    model: ModelOption = None,
+    base_url: BaseUrlOption = None,
+    model_path: ModelPathOption = None,
+    timeout: TimeoutOption = None,
     store: StoreOption = None,
     chroma_url: ChromaOption = None,
     as_json: JsonOption = False,
@@ -310,20 +315,35 @@ def ask(
     with _user_errors():
         if (question is None) == (batch is None):
             raise UserError("give a question or --batch FILE, not both")
-        if question is not None and not question.strip():
-            raise UserError("the question is empty")
-        settings = _settings(ctx, store, chroma_url)
+        records = list(_batch_lines(batch)) if batch else []  # validate the file first
+        settings = _settings(
+            ctx,
+            store,
+            chroma_url,
+            backend=llm,
+            model=model,
+            base_url=base_url,
+            model_path=model_path,
+            timeout_s=timeout,
+        )
         paper_store = _open_store(settings, for_writing=True)
         _ensure_collection(paper_store, settings)
         assistant = Assistant(settings, paper_store)
         if question is not None:
-            _print_answer(assistant.ask(question), as_json)
+            _print_answer(_answer(assistant, question, []), as_json, assistant.backend_label)
             return
-        assert batch is not None
-        records = list(_batch_lines(batch))  # validate the whole file before answering
         for _, record in records:
-            answers = [assistant.ask(turn) for turn in record["turns"]]
-            _print_answer(answers[-1], as_json=True, extra={"id": record.get("id")})
+            history: list[Answer] = []
+            for turn in record["turns"]:
+                history.append(_answer(assistant, turn, history))
+            _print_answer(history[-1], True, assistant.backend_label, {"id": record.get("id")})
+
+
+def _answer(assistant: Assistant, question: str, history: list[Answer]) -> Answer:
+    try:
+        return assistant.ask(question, history)
+    except ValueError as exc:  # an empty or overlong question
+        raise UserError(str(exc)) from None
 
 
 @app.command()

@@ -13,16 +13,17 @@ from collections.abc import Iterator
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.output_parsers import StrOutputParser
+from langchain_core.prompts import ChatPromptTemplate
 
 from assistant.llm import BackendError, describe, guarded
 from assistant.offline import OfflineAnswerer, Sources, nothing_found, points_at_one
-from assistant.prompts import chat_prompt
+from assistant.prompts import chat_prompt, template
 from assistant.query import ParsedQuery
 from assistant.retrieval import PaperHit
 from assistant.settings import LLMSettings
 
 NO_ANSWER = "NO_ANSWER"
-_VERDICT = re.compile(r"\b(S\d+)\W{0,3}\s*(yes|no)\b", re.IGNORECASE)
+_YES = re.compile(r"^\W*yes\b", re.IGNORECASE)
 
 
 def source_block(sources: Sources, chars: int) -> str:
@@ -50,25 +51,28 @@ class ModelAnswerer:
             return chain.invoke({"example_key": "S1", **inputs})
 
     def relevant(self, parsed: ParsedQuery, hits: list[PaperHit]) -> list[PaperHit]:
-        """Plausible candidates, each judged yes/no by the model on its own abstract."""
+        """Plausible candidates, each judged yes/no by the model on its own abstract.
+
+        One short prompt per paper (small models follow it; batched, so a server that
+        serves requests in parallel judges them in parallel).
+        """
         if not parsed.topic or points_at_one(parsed):
             return hits
         plausible = [j.hit for j in self.offline.judge(parsed.topic, hits) if j.plausible]
-        if parsed.kind == "fact":
-            return plausible[: self.offline.settings.context_papers]
-        size = self.offline.settings.judge_batch
-        chosen: list[PaperHit] = []
-        for start in range(0, len(plausible), size):
-            batch = {f"S{i + 1}": hit for i, hit in enumerate(plausible[start : start + size])}
-            reply = self._run(
-                "judge",
-                question=parsed.question,
-                topic=parsed.topic,
-                sources=source_block(batch, self.offline.settings.context_chars),
+        if parsed.kind == "fact":  # the offline cut-off decides whether there is an answer
+            answerable = self.offline.relevant(parsed, hits)
+            return plausible[: self.offline.settings.context_papers] if answerable else []
+        chars = self.offline.settings.context_chars
+        chain = ChatPromptTemplate.from_template(template("judge")) | self.model | StrOutputParser()
+        inputs = [
+            {"title": hit.title, "abstract": hit.abstract[:chars], "topic": parsed.topic}
+            for hit in plausible
+        ]
+        with guarded(self.settings):
+            replies = chain.batch(
+                inputs, config={"max_concurrency": self.offline.settings.judge_concurrency}
             )
-            verdicts = {k.upper(): v.lower() for k, v in _VERDICT.findall(reply)}
-            chosen.extend(hit for key, hit in batch.items() if verdicts.get(key) == "yes")
-        return chosen
+        return [hit for hit, reply in zip(plausible, replies, strict=True) if _YES.match(reply)]
 
     def write(self, parsed: ParsedQuery, sources: Sources) -> Iterator[str]:
         """Lists from the judged papers; summaries and facts generated, streamed."""

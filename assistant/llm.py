@@ -78,14 +78,18 @@ def _openai_chat(settings: LLMSettings) -> BaseChatModel:
         raise BackendError(
             "openai-compatible backend: no --base-url (e.g. http://127.0.0.1:11434/v1 for Ollama)"
         )
+    if settings.backend == "openai":
+        limit: dict[str, object] = {"max_tokens": settings.max_tokens}
+    else:  # llama.cpp, Ollama and older vLLM read max_tokens, not max_completion_tokens
+        limit = {"extra_body": {"max_tokens": settings.max_tokens}}
     return ChatOpenAI(
         model=_openai_model(settings) if settings.backend == "openai" else settings.model or "",
         base_url=settings.base_url,
         api_key=key or "not-needed",
         timeout=httpx.Timeout(settings.timeout_s, connect=CONNECT_TIMEOUT_S),
         max_retries=settings.max_retries,
-        max_tokens=settings.max_tokens,
         temperature=settings.temperature,
+        **limit,
     )
 
 
@@ -96,18 +100,19 @@ def _llamacpp_chat(settings: LLMSettings) -> BaseChatModel:
     if not path.is_file():
         raise BackendError(f"llamacpp backend: model file {path} not found")
     try:
-        from langchain_community.chat_models import ChatLlamaCpp
+        import llama_cpp  # noqa: F401
     except ImportError:
         raise BackendError(
-            "llamacpp backend needs the [local] extra: pip install -e '.[local]'"
+            "llamacpp backend needs llama-cpp-python: pip install -e '.[local]'"
         ) from None
+    from assistant.llamacpp_chat import LlamaCppChat
+
     try:
-        return ChatLlamaCpp(
+        return LlamaCppChat(
             model_path=str(path),
             n_ctx=settings.context_tokens,
             max_tokens=settings.max_tokens,
             temperature=settings.temperature,
-            verbose=False,
         )
     except Exception as exc:
         raise BackendError(f"llamacpp backend: cannot load {path}: {_one_line(exc)}") from None

@@ -39,6 +39,21 @@ _CONTRIBUTION = re.compile(
 _FINDING = re.compile(
     r"\b(achiev|outperform|improv|surpass|reduc|demonstrat|show|reveal|result)", re.IGNORECASE
 )
+# Sentences that address a reader or model instead of describing research: never used
+# as evidence of relevance, never quoted (abstracts are data, not instructions).
+_INSTRUCTION = re.compile(
+    r"\b(ignore|disregard|forget)\b.{0,40}\b(instructions?|prompts?|questions?|rules?)\b"
+    r"|\b(cite|list|include|rank|recommend)\s+this\s+(paper|work|abstract)\b"
+    r"|\b(system prompt|you are an? (ai|assistant|language model))\b",
+    re.IGNORECASE,
+)
+
+
+def content_sentences(hit: PaperHit) -> list[str]:
+    """The abstract's sentences, less any that read as instructions."""
+    return [s for s in split_sentences(hit.abstract) if not _INSTRUCTION.search(s)]
+
+
 _HOW_MANY = re.compile(r"\bhow (many|much|large|big|fast|long)\b|\bnumber of\b|\bpercent", re.I)
 _DIGIT = re.compile(r"\d")
 GROUP_SIMILARITY = 0.35
@@ -109,13 +124,13 @@ class OfflineAnswerer:
         s = self.settings
         judged = []
         for hit in hits:
-            sentences = [hit.title, *split_sentences(hit.abstract)]
+            sentences = [hit.title, *content_sentences(hit)]
             lexical = max(self._coverage(w, stems(" ".join(sentences))) for w in weights)
             sentence_stems = [stems(sentence) for sentence in sentences]
             together = max(self._coverage(w, ss) for w in weights for ss in sentence_stems)
             relevant = (
                 hit.similarity >= s.strong_similarity
-                or (together >= s.together_lexical and hit.similarity >= s.floor_similarity)
+                or (together >= s.together_lexical and hit.similarity >= s.together_similarity)
                 or (hit.similarity >= s.min_similarity and lexical >= s.min_lexical)
             )
             plausible = hit.similarity >= s.floor_similarity or lexical >= s.floor_lexical
@@ -151,7 +166,7 @@ class OfflineAnswerer:
         """
         weights = self._weights(topic) if topic else {}
         wants_number = bool(_HOW_MANY.search(topic))
-        sentences = [split_sentences(hit.abstract) or [hit.title] for hit in hits]
+        sentences = [content_sentences(hit) or [hit.title] for hit in hits]
         flat = [s for group in sentences for s in group]
         if topic:
             vectors = self.store.embeddings.embed_array(flat)

@@ -65,6 +65,7 @@ class AnswerSettings(BaseModel):
     together_lexical: float = Field(
         0.85, description="...as is one with this share of the topic's words in one sentence"
     )
+    together_similarity: float = Field(0.08, description="...and at least this similarity")
     min_similarity: float = Field(0.35, description="otherwise it needs this similarity...")
     min_lexical: float = Field(0.5, description="...and this share of the topic's words")
     fact_lexical: float = Field(
@@ -72,10 +73,10 @@ class AnswerSettings(BaseModel):
     )
     max_papers: int = Field(50, ge=1, description="most papers a list answer may cite")
     floor_similarity: float = Field(
-        0.08, description="no paper less similar is relevant; a model judges only those above"
+        0.2, description="a model judges only candidates at least this similar..."
     )
-    floor_lexical: float = Field(0.3, description="...or holding this share of the topic's words")
-    judge_batch: int = Field(4, ge=1, description="papers per relevance-judging model call")
+    floor_lexical: float = Field(0.5, description="...or holding this share of the topic's words")
+    judge_concurrency: int = Field(4, ge=1, description="relevance-judging model calls at once")
     context_papers: int = Field(6, ge=1, description="most papers put before the model")
     context_chars: int = Field(900, ge=100, description="abstract characters per paper")
 

@@ -49,3 +49,9 @@ def default_store(tmp_path_factory: pytest.TempPathFactory) -> PaperStore:
 @pytest.fixture(scope="session")
 def assistant(default_store: PaperStore) -> Assistant:
     return Assistant(default_store.settings, default_store)
+
+
+@pytest.fixture(scope="session")
+def default_store_path(default_store: PaperStore) -> Path:
+    """The directory of the ingested default store, for CLI subprocess tests."""
+    return default_store.settings.store

@@ -194,3 +194,16 @@ def test_unwritable_store(tmp_path: Path) -> None:
     locked.mkdir(mode=0o500)
     result = run("--store", locked / "store", "ingest", DEFAULT)
     assert result.returncode == 1 and "not writable" in result.stderr
+
+
+def test_eval_answers_offline(ingested: Path) -> None:
+    """The offline answerer on the hand-written set: a regression guard, not the target."""
+    eval_set = Path(__file__).resolve().parent.parent / "data" / "eval" / "answers.jsonl"
+    result = run("--store", ingested, "eval", "answers", eval_set, "--json")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["items"] >= 25 and report["backend"] == "offline"
+    assert report["errors"] == 0 and report["false_refusals"] == 0
+    assert report["refusal_accuracy"] == 1.0
+    assert report["citation_precision"] >= 0.95
+    assert report["list_recall"] >= 0.9 and report["fact_accuracy"] >= 0.9
