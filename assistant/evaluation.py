@@ -11,7 +11,7 @@ from __future__ import annotations
 import csv
 import json
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 
 Qrels = dict[str, dict[str, int]]
@@ -123,3 +123,23 @@ def load_queries(path: str | Path) -> dict[str, str]:
                 query_id = record["id"] if "id" in record else record["_id"]
                 queries[str(query_id)] = record["text"]
     return queries
+
+
+def evaluate_retrieval(
+    retrievers: Mapping[str, Callable[[str, int], list[str]]],
+    queries: Mapping[str, str],
+    qrels: Qrels,
+    depth: int = 100,
+    on_query: Callable[[], None] | None = None,
+) -> dict[str, dict[str, float]]:
+    """Every judged query through each named retriever (``query, k -> ranked ids``)."""
+    judged = {qid: text for qid, text in queries.items() if qid in qrels}
+    results = {}
+    for name, retrieve in retrievers.items():
+        runs = {}
+        for qid, text in judged.items():
+            runs[qid] = retrieve(text, depth)
+            if on_query:
+                on_query()
+        results[name] = mean_metrics(runs, qrels)
+    return results

@@ -207,3 +207,50 @@ def test_eval_answers_offline(ingested: Path) -> None:
     assert report["refusal_accuracy"] == 1.0
     assert report["citation_precision"] >= 0.95
     assert report["list_recall"] >= 0.9 and report["fact_accuracy"] >= 0.9
+
+
+def test_eval_retrieval_on_a_small_beir_set(tmp_path: Path) -> None:
+    corpus = tmp_path / "tiny.jsonl"
+    docs = [
+        ("d1", "Federated learning", "Clients train a shared model without sharing data."),
+        ("d2", "Vision Mamba", "State space models for images with token pruning."),
+        ("d3", "Dataset distillation", "Synthetic data sets that train models as well."),
+        ("d4", "Earth science benchmark", "Evaluating language models on geoscience."),
+    ]
+    corpus.write_text(
+        "\n".join(
+            json.dumps({"id": i, "title": t, "text": x, "url": f"https://example.org/{i}"})
+            for i, t, x in docs
+        )
+    )
+    queries = tmp_path / "queries.jsonl"
+    queries.write_text(
+        '{"id": "q1", "text": "training across clients without sharing data"}\n'
+        '{"id": "q2", "text": "state space vision models"}\n'
+        '{"id": "q3", "text": "not judged"}\n'
+    )
+    qrels = tmp_path / "qrels.tsv"
+    qrels.write_text("query-id\tcorpus-id\tscore\nq1\td1\t1\nq2\td2\t1\n")
+    args = [
+        "--store",
+        tmp_path / "store",
+        "eval",
+        "retrieval",
+        "--corpus",
+        corpus,
+        "--queries",
+        queries,
+        "--qrels",
+        qrels,
+        "--json",
+    ]
+    result = run(*args)
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["queries"] == 2
+    assert set(report) == {"bm25", "dense", "hybrid", "queries"}
+    for mode in ("bm25", "dense", "hybrid"):
+        assert set(report[mode]) == {"ndcg@10", "recall@10", "recall@100", "mrr@10"}
+    assert report["hybrid"]["ndcg@10"] == 1.0 and report["dense"]["mrr@10"] == 1.0
+    again = run(*args)  # the corpus is cached in the store
+    assert "0 added" in again.stderr and "4 unchanged" in again.stderr
