@@ -1,0 +1,81 @@
+"""The same commands against a real Chroma server (`chroma run`) instead of the embedded store."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import FEDERATED_TITLES
+from tests.test_cli import DEFAULT, run
+from tests.test_llm import free_port
+
+
+@pytest.fixture(scope="module")
+def chroma_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    chroma = shutil.which("chroma", path=str(Path(sys.executable).parent))
+    assert chroma, "the chromadb package installs the `chroma` command"
+    port = free_port()
+    data = tmp_path_factory.mktemp("chroma-server")
+    process = subprocess.Popen(
+        [chroma, "run", "--path", str(data), "--host", "127.0.0.1", "--port", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            with urllib.request.urlopen(f"{url}/api/v2/heartbeat", timeout=2):
+                break
+        except OSError:
+            if process.poll() is not None or time.monotonic() > deadline:
+                process.kill()
+                pytest.fail("the Chroma server did not start")
+            time.sleep(0.3)
+    yield url
+    process.terminate()
+    process.wait(timeout=30)
+
+
+def test_ingest_ask_and_reingest_against_a_server(chroma_server: str, tmp_path: Path) -> None:
+    client = ["--chroma-url", chroma_server, "--store", tmp_path / "client-a"]
+    first = json.loads(run(*client, "ingest", DEFAULT, "--json").stdout)
+    assert (first["added"], first["chunks"]) == (24, first["chunks"])
+    again = json.loads(run(*client, "ingest", DEFAULT, "--json").stdout)
+    assert (again["added"], again["unchanged"]) == (0, 24)
+
+    answer = json.loads(
+        run(*client, "ask", "Which papers address federated learning?", "--json").stdout
+    )
+    assert {c["title"] for c in answer["citations"]} == FEDERATED_TITLES
+    assert not (tmp_path / "client-a" / "chroma.sqlite3").exists()  # nothing embedded
+
+    # A second client, with its own (empty) local BM25 side, sees the same collection.
+    other = ["--chroma-url", chroma_server, "--store", tmp_path / "client-b"]
+    stats = json.loads(run(*other, "stats", "--json").stdout)
+    assert (stats["papers"], stats["chunks"]) == (24, first["chunks"])
+    found = json.loads(run(*other, "search", "federated learning", "--k", "5", "--json").stdout)
+    assert {r["title"] for r in found["results"]} == FEDERATED_TITLES
+
+    changed = tmp_path / "papers.md"
+    changed.write_text(DEFAULT.read_text(encoding="utf-8").replace("830 expert", "831 expert"))
+    report = json.loads(run(*client, "ingest", changed, "--json").stdout)
+    assert (report["added"], report["updated"], report["unchanged"]) == (0, 1, 23)
+    fact = json.loads(run(*other, "ask", "How many VQA pairs are in SFE?", "--json").stdout)
+    assert "831" in fact["answer"]
+
+
+def test_server_down_is_one_clear_line(tmp_path: Path) -> None:
+    url = f"http://127.0.0.1:{free_port()}"
+    result = run("--chroma-url", url, "--store", tmp_path, "stats")
+    assert result.returncode == 1
+    assert result.stderr.startswith(f"error: cannot reach the Chroma server at {url}")
+    assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr
