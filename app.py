@@ -1,13 +1,7 @@
-"""The chat page entry point.
+"""The chat page: ``python app.py`` serves it on http://127.0.0.1:7860 (settings as for the CLI)."""
 
-The Gradio page is not built yet (it is the chat page issue); until then this says so
-and points at the command line, instead of failing with a traceback.
-"""
-
-import sys
+from assistant.settings import load_settings
+from assistant.ui import serve_command
 
 if __name__ == "__main__":
-    sys.exit(
-        "The chat page is not available yet. Ask from the command line instead:\n"
-        '  scholar-chat ask "Which papers address federated learning?"'
-    )
+    serve_command(load_settings())

@@ -97,7 +97,13 @@ class Assistant:
 
     # ---- the public API ---------------------------------------------------------------
 
-    def stream(self, question: str, history: Sequence[Answer] = ()) -> Iterator[StreamEvent]:
+    def stream(
+        self,
+        question: str,
+        history: Sequence[Answer] = (),
+        filters: SearchFilters | None = None,
+    ) -> Iterator[StreamEvent]:
+        """The answer as it is written; ``filters`` narrow what the question asks for."""
         question = " ".join(question.split())
         if not question:
             raise ValueError("the question is empty")
@@ -105,10 +111,16 @@ class Assistant:
             raise ValueError(
                 f"the question is {len(question)} characters long; at most {MAX_QUESTION_CHARS}"
             )
-        yield from self.chain.stream({"question": question, "history": list(history)})
+        inputs = {"question": question, "history": list(history), "filters": filters}
+        yield from self.chain.stream(inputs)
 
-    def ask(self, question: str, history: Sequence[Answer] = ()) -> Answer:
-        for event in self.stream(question, history):
+    def ask(
+        self,
+        question: str,
+        history: Sequence[Answer] = (),
+        filters: SearchFilters | None = None,
+    ) -> Answer:
+        for event in self.stream(question, history, filters):
             if event.answer is not None:
                 return event.answer
         raise RuntimeError("the answer stream ended without an answer")
@@ -124,7 +136,11 @@ class Assistant:
         if previous and self.model is not None and refers_back(question):
             standalone = self._condense(question, history)
             parsed = replace(parse_query(standalone, scholars), question=question)
-        return follow_up(parsed, previous.as_previous() if previous else None)
+        parsed = follow_up(parsed, previous.as_previous() if previous else None)
+        extra = inputs.get("filters")
+        if isinstance(extra, SearchFilters):
+            parsed = replace(parsed, filters=parsed.filters.narrowed_by(extra))
+        return parsed
 
     def _condense(self, question: str, history: list[Answer]) -> str:
         """The model's standalone rewrite of a follow-up question."""

@@ -8,7 +8,6 @@ user can fix is one ``error:`` line on stderr and exit status 1, never a traceba
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -30,14 +29,14 @@ from rich.table import Table
 from assistant.answer import Answer, Assistant
 from assistant.answer_evaluation import EvalSetError, evaluate_answers, load_eval_set
 from assistant.collection import CollectionError
-from assistant.embeddings import EmbeddingModelMissing, shared_embeddings
+from assistant.embeddings import EmbeddingModelMissing
 from assistant.evaluation import DEFAULT_METRICS, evaluate_retrieval, load_qrels, load_queries
 from assistant.ingest import IngestReport, ingest, parse_all
 from assistant.keyword_index import SearchFilters
 from assistant.llm import BackendError
 from assistant.retrieval import HybridRetriever
 from assistant.settings import Settings, load_settings
-from assistant.store import PaperStore, StoreError
+from assistant.store import PaperStore, StoreError, open_store
 
 app = typer.Typer(
     help="Ask questions about a scholar's papers; answers cite the papers they draw on.",
@@ -138,20 +137,6 @@ def _user_errors() -> Iterator[None]:
         raise typer.Exit(130) from None
 
 
-def _open_store(settings: Settings, for_writing: bool = False) -> PaperStore:
-    if for_writing and not settings.chroma_url:
-        target = settings.store if settings.store.exists() else settings.store.parent
-        if not os.access(target.resolve(), os.W_OK):
-            raise StoreError(f"{settings.store}: the store directory is not writable")
-    try:
-        return PaperStore(settings, shared_embeddings(settings.embedding))
-    except (StoreError, EmbeddingModelMissing):
-        raise
-    except Exception as exc:
-        where = settings.chroma_url or settings.store
-        raise StoreError(f"{where}: cannot open the store ({exc})") from exc
-
-
 def _columns(what: str) -> tuple[ProgressColumn, ...]:
     """A progress bar with count, rate and time left."""
     return (
@@ -180,14 +165,6 @@ def _ingest_with_progress(paths: list[Path], store: PaperStore, settings: Settin
     return report
 
 
-def _summary(report: IngestReport) -> str:
-    return (
-        f"{report.papers} papers ({report.added} added, {report.updated} updated, "
-        f"{report.removed} removed, {report.unchanged} unchanged), {report.chunks} chunks "
-        f"in {report.seconds:.1f} s"
-    )
-
-
 @app.command("ingest")
 def ingest_command(
     ctx: typer.Context,
@@ -200,11 +177,11 @@ def ingest_command(
     with _user_errors():
         settings = _settings(ctx, store, chroma_url)
         parse_all(paths)  # fail on a bad file before the store is even opened
-        report = _ingest_with_progress(paths, _open_store(settings, for_writing=True), settings)
+        report = _ingest_with_progress(paths, open_store(settings, for_writing=True), settings)
         if as_json:
             out.print_json(data={k: v for k, v in report.as_json().items() if k != "warnings"})
         else:
-            out.print(f"Ingested {_summary(report)}.")
+            out.print(f"Ingested {report.summary()}.")
 
 
 def _ensure_collection(store: PaperStore, settings: Settings) -> None:
@@ -213,7 +190,7 @@ def _ensure_collection(store: PaperStore, settings: Settings) -> None:
         return
     err.print(f"The store is empty: ingesting the default collection {settings.default_collection}")
     report = _ingest_with_progress([settings.default_collection], store, settings)
-    err.print(f"Ingested {_summary(report)}.")
+    err.print(f"Ingested {report.summary()}.")
 
 
 def _filters(
@@ -242,7 +219,7 @@ def search(
     """Hybrid (BM25 + dense) search; one result per paper, best first."""
     with _user_errors():
         settings = _settings(ctx, store, chroma_url)
-        paper_store = _open_store(settings)
+        paper_store = open_store(settings)
         retriever = HybridRetriever(store=paper_store, settings=settings.retrieval)
         hits = retriever.search(query, k=k, filters=_filters(year, since, until, scholar))
         results = [
@@ -334,7 +311,7 @@ def ask(
             model_path=model_path,
             timeout_s=timeout,
         )
-        paper_store = _open_store(settings, for_writing=True)
+        paper_store = open_store(settings, for_writing=True)
         _ensure_collection(paper_store, settings)
         assistant = Assistant(settings, paper_store)
         if question is not None:
@@ -355,6 +332,36 @@ def _answer(assistant: Assistant, question: str, history: list[Answer]) -> Answe
 
 
 @app.command()
+def serve(
+    ctx: typer.Context,
+    host: Annotated[str, typer.Option(help="Address to bind; 0.0.0.0 exposes it.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port of the chat page.")] = 7860,
+    share: Annotated[bool, typer.Option(help="Also publish a public gradio.live link.")] = False,
+    llm: LlmOption = None,
+    model: ModelOption = None,
+    base_url: BaseUrlOption = None,
+    model_path: ModelPathOption = None,
+    timeout: TimeoutOption = None,
+    store: StoreOption = None,
+    chroma_url: ChromaOption = None,
+) -> None:
+    """Start the chat page (http://127.0.0.1:7860 by default)."""
+    from assistant.ui import serve_command  # Gradio loads only for this command
+
+    settings = _settings(
+        ctx,
+        store,
+        chroma_url,
+        backend=llm,
+        model=model,
+        base_url=base_url,
+        model_path=model_path,
+        timeout_s=timeout,
+    )
+    serve_command(settings, host, port, share)
+
+
+@app.command()
 def stats(
     ctx: typer.Context,
     store: StoreOption = None,
@@ -363,7 +370,7 @@ def stats(
 ) -> None:
     """What the store holds: papers, chunks and scholars."""
     with _user_errors():
-        paper_store = _open_store(_settings(ctx, store, chroma_url))
+        paper_store = open_store(_settings(ctx, store, chroma_url))
         manifest = paper_store.manifest()
         data = {
             "papers": len(manifest),
@@ -411,7 +418,7 @@ def eval_answers(
             model_path=model_path,
             timeout_s=timeout,
         )
-        paper_store = _open_store(settings, for_writing=True)
+        paper_store = open_store(settings, for_writing=True)
         _ensure_collection(paper_store, settings)
         report = evaluate_answers(Assistant(settings, paper_store), items)
         if as_json:
@@ -464,9 +471,9 @@ def eval_retrieval(
         settings = _settings(ctx, store, chroma_url).model_copy(
             update={"collection_name": "beir-" + corpus.name.split(".")[0]}
         )
-        paper_store = _open_store(settings, for_writing=True)
+        paper_store = open_store(settings, for_writing=True)
         report = _ingest_with_progress([corpus], paper_store, settings)
-        err.print(f"Corpus: {_summary(report)}.")
+        err.print(f"Corpus: {report.summary()}.")
         retrievers = {
             mode: HybridRetriever(store=paper_store, settings=settings.retrieval, mode=mode)
             for mode in ("bm25", "dense", "hybrid")

@@ -33,6 +33,14 @@ class IngestReport:
     seconds: float = 0.0
     warnings: list[str] = field(default_factory=list)
 
+    def summary(self) -> str:
+        """One line for people: "24 papers (24 added, ...), 29 chunks in 5.5 s"."""
+        return (
+            f"{self.papers} papers ({self.added} added, {self.updated} updated, "
+            f"{self.removed} removed, {self.unchanged} unchanged), {self.chunks} chunks "
+            f"in {self.seconds:.1f} s"
+        )
+
     def as_json(self) -> dict[str, object]:
         report = asdict(self)
         report["seconds"] = round(self.seconds, 2)

@@ -98,6 +98,25 @@ class SearchFilters:
             and self.paper_ids is None
         )
 
+    def narrowed_by(self, other: SearchFilters) -> SearchFilters:
+        """Both filters at once (the question's and the chat page's)."""
+        if other.is_empty():
+            return self
+        lows = [y for y in (self.year_min, other.year_min) if y is not None]
+        highs = [y for y in (self.year_max, other.year_max) if y is not None]
+        scholars = self.scholars
+        if other.scholars:
+            scholars = tuple(s for s in self.scholars if s in other.scholars) or other.scholars
+        paper_ids = self.paper_ids if other.paper_ids is None else other.paper_ids
+        if self.paper_ids is not None and other.paper_ids is not None:
+            paper_ids = tuple(p for p in self.paper_ids if p in other.paper_ids)
+        return SearchFilters(
+            year_min=max(lows) if lows else None,
+            year_max=min(highs) if highs else None,
+            scholars=scholars,
+            paper_ids=paper_ids,
+        )
+
 
 # The same algorithm as FTS5's ``porter`` tokenizer, for matching terms outside SQLite.
 _stemmer = Stemmer.Stemmer("porter")
@@ -202,6 +221,13 @@ class KeywordIndex:
 
     def scholars(self) -> list[str]:
         return [r[0] for r in self._db.execute("SELECT DISTINCT scholar FROM chunk_rows")]
+
+    def years(self) -> list[int]:
+        sql = "SELECT DISTINCT year FROM chunk_rows WHERE year IS NOT NULL ORDER BY year"
+        return [r[0] for r in self._db.execute(sql)]
+
+    def count_papers(self) -> int:
+        return self._db.execute("SELECT count(*) FROM papers").fetchone()[0]
 
     def idf(self, terms: list[str]) -> dict[str, float]:
         """BM25's smoothed inverse document frequency of each term (over chunks)."""

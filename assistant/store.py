@@ -10,6 +10,7 @@ chunks are not all there is known to be incomplete.
 from __future__ import annotations
 
 import hashlib
+import os
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -23,7 +24,7 @@ from chromadb.config import Settings as ChromaClientSettings
 from langchain_chroma import Chroma
 
 from assistant.chunking import Chunk
-from assistant.embeddings import MiniLMEmbeddings
+from assistant.embeddings import EmbeddingModelMissing, MiniLMEmbeddings, shared_embeddings
 from assistant.keyword_index import KeywordChunk, KeywordIndex, SearchFilters
 from assistant.settings import Settings
 
@@ -145,6 +146,14 @@ class PaperStore:
         self.sync_keywords()
         return sorted(self.keywords.scholars())
 
+    def years(self) -> list[int]:
+        self.sync_keywords()
+        return self.keywords.years()
+
+    def count_papers(self) -> int:
+        self.sync_keywords()
+        return self.keywords.count_papers()
+
     # ---- writes ---------------------------------------------------------------------
 
     def begin_write(self) -> None:
@@ -221,3 +230,20 @@ class PaperStore:
                 page["ids"], page["documents"], page["metadatas"], similarities, strict=True
             )
         ]
+
+
+def open_store(settings: Settings, for_writing: bool = False) -> PaperStore:
+    """The store with the shared embedding model, or one ``StoreError`` line saying why not."""
+    if for_writing and not settings.chroma_url:
+        target = settings.store.resolve()
+        while not target.exists() and target != target.parent:  # it will be made
+            target = target.parent
+        if not os.access(target, os.W_OK):
+            raise StoreError(f"{settings.store}: the store directory is not writable")
+    try:
+        return PaperStore(settings, shared_embeddings(settings.embedding))
+    except (StoreError, EmbeddingModelMissing):
+        raise
+    except Exception as exc:
+        where = settings.chroma_url or settings.store
+        raise StoreError(f"{where}: cannot open the store ({exc})") from exc

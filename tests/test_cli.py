@@ -12,7 +12,7 @@ import pytest
 
 from tests.conftest import FEDERATED_TITLES
 
-SUBCOMMANDS = ["ingest", "search", "ask", "stats"]
+SUBCOMMANDS = ["ingest", "search", "ask", "stats", "serve", "eval"]
 DEFAULT = Path(__file__).resolve().parent.parent / "data" / "papers.md"
 
 
