@@ -105,11 +105,25 @@ def main(ctx: typer.Context, store: StoreOption = None, chroma_url: ChromaOption
 
 
 def _settings(
-    ctx: typer.Context, store: Path | None, chroma_url: str | None, **llm: object
+    ctx: typer.Context,
+    store: Path | None,
+    chroma_url: str | None,
+    llm: str | None = None,
+    model: str | None = None,
+    base_url: str | None = None,
+    model_path: Path | None = None,
+    timeout: float | None = None,
 ) -> Settings:
     """Settings from every source, this command's flags on top (``None`` = not given)."""
     parent = ctx.obj or {}
-    llm_flags = {key: value for key, value in llm.items() if value is not None}
+    flags = {
+        "backend": llm,
+        "model": model,
+        "base_url": base_url,
+        "model_path": model_path,
+        "timeout_s": timeout,
+    }
+    llm_flags = {key: value for key, value in flags.items() if value is not None}
     return load_settings(
         store=store or parent.get("store"),
         chroma_url=chroma_url or parent.get("chroma_url"),
@@ -191,6 +205,13 @@ def _ensure_collection(store: PaperStore, settings: Settings) -> None:
     err.print(f"The store is empty: ingesting the default collection {settings.default_collection}")
     report = _ingest_with_progress([settings.default_collection], store, settings)
     err.print(f"Ingested {report.summary()}.")
+
+
+def _ready_assistant(settings: Settings) -> Assistant:
+    """The assistant over the store, with the default collection in it if it was empty."""
+    paper_store = open_store(settings, for_writing=True)
+    _ensure_collection(paper_store, settings)
+    return Assistant(settings, paper_store)
 
 
 def _filters(
@@ -301,19 +322,8 @@ def ask(
         if (question is None) == (batch is None):
             raise UserError("give a question or --batch FILE, not both")
         records = list(_batch_lines(batch)) if batch else []  # validate the file first
-        settings = _settings(
-            ctx,
-            store,
-            chroma_url,
-            backend=llm,
-            model=model,
-            base_url=base_url,
-            model_path=model_path,
-            timeout_s=timeout,
-        )
-        paper_store = open_store(settings, for_writing=True)
-        _ensure_collection(paper_store, settings)
-        assistant = Assistant(settings, paper_store)
+        settings = _settings(ctx, store, chroma_url, llm, model, base_url, model_path, timeout)
+        assistant = _ready_assistant(settings)
         if question is not None:
             _print_answer(_answer(assistant, question, []), as_json, assistant.backend_label)
             return
@@ -348,16 +358,7 @@ def serve(
     """Start the chat page (http://127.0.0.1:7860 by default)."""
     from assistant.ui import serve_command  # Gradio loads only for this command
 
-    settings = _settings(
-        ctx,
-        store,
-        chroma_url,
-        backend=llm,
-        model=model,
-        base_url=base_url,
-        model_path=model_path,
-        timeout_s=timeout,
-    )
+    settings = _settings(ctx, store, chroma_url, llm, model, base_url, model_path, timeout)
     serve_command(settings, host, port, share)
 
 
@@ -408,19 +409,8 @@ def eval_answers(
     """List recall, citation precision, refusal and fact accuracy over a question set."""
     with _user_errors():
         items = load_eval_set(path)
-        settings = _settings(
-            ctx,
-            store,
-            chroma_url,
-            backend=llm,
-            model=model,
-            base_url=base_url,
-            model_path=model_path,
-            timeout_s=timeout,
-        )
-        paper_store = open_store(settings, for_writing=True)
-        _ensure_collection(paper_store, settings)
-        report = evaluate_answers(Assistant(settings, paper_store), items)
+        settings = _settings(ctx, store, chroma_url, llm, model, base_url, model_path, timeout)
+        report = evaluate_answers(_ready_assistant(settings), items)
         if as_json:
             out.print_json(data=report.as_json(with_items=True))
             return

@@ -12,6 +12,7 @@ import pytest
 
 from assistant.llm import BackendError, describe, make_chat_model
 from assistant.settings import LLMSettings
+from tests.conftest import free_port
 from tests.test_cli import run
 
 QUESTION = "Summarise the research on federated learning"
@@ -37,12 +38,6 @@ def test_llamacpp_missing_model_file(tmp_path: Path) -> None:
     missing = tmp_path / "nope.gguf"
     with pytest.raises(BackendError, match=f"model file {missing} not found"):
         make_chat_model(LLMSettings(backend="llamacpp", model_path=missing))
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture

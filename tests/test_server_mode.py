@@ -4,18 +4,14 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
 import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import FEDERATED_TITLES
+from tests.conftest import FEDERATED_TITLES, free_port, running_server
 from tests.test_cli import DEFAULT, run
-from tests.test_llm import free_port
 
 
 @pytest.fixture(scope="module")
@@ -24,25 +20,10 @@ def chroma_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     assert chroma, "the chromadb package installs the `chroma` command"
     port = free_port()
     data = tmp_path_factory.mktemp("chroma-server")
-    process = subprocess.Popen(
-        [chroma, "run", "--path", str(data), "--host", "127.0.0.1", "--port", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            with urllib.request.urlopen(f"{url}/api/v2/heartbeat", timeout=2):
-                break
-        except OSError:
-            if process.poll() is not None or time.monotonic() > deadline:
-                process.kill()
-                pytest.fail("the Chroma server did not start")
-            time.sleep(0.3)
-    yield url
-    process.terminate()
-    process.wait(timeout=30)
+    command = [chroma, "run", "--path", str(data), "--host", "127.0.0.1", "--port", str(port)]
+    with running_server(command, f"{url}/api/v2/heartbeat", "Chroma server"):
+        yield url
 
 
 def test_ingest_ask_and_reingest_against_a_server(chroma_server: str, tmp_path: Path) -> None:

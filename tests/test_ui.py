@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import html
 import re
-import socket
 import subprocess
 import sys
 import time
@@ -33,19 +32,13 @@ from assistant.keyword_index import SearchFilters
 from assistant.retrieval import PaperHit
 from assistant.settings import load_settings
 from assistant.store import PaperStore, StoredChunk
-from tests.conftest import FEDERATED_TITLES, open_store
+from tests.conftest import FEDERATED_TITLES, free_port, open_store
 
 # Gradio's queue statistics use pandas options that pandas 3 deprecates: not ours to fix.
 
 
 QUESTION = "Which papers address federated learning?"
 FIXTURES = Path(__file__).parent / "fixtures"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @dataclass

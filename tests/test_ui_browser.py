@@ -10,7 +10,6 @@ from __future__ import annotations
 import importlib.util
 import os
 import re
-import socket
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -19,7 +18,7 @@ import pytest
 
 from assistant import ui
 from assistant.store import PaperStore
-from tests.conftest import FEDERATED_TITLES
+from tests.conftest import FEDERATED_TITLES, free_port
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -46,12 +45,6 @@ if (reason := _missing()) is not None:
     pytest.skip(reason, allow_module_level=True)
 
 from playwright.sync_api import Locator, Page, Route, expect, sync_playwright  # noqa: E402
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
