@@ -90,6 +90,14 @@ def alternatives(topic: str) -> list[str]:
     return [topic] + [p if len(p.split()) > 1 else f"{p} {last[-1]}" for p in parts]
 
 
+PREFIX = 5
+"""Long stems sharing this many first letters count as one word ("scienc", "scientif")."""
+
+
+def _present(term: str, text_stems: set[str], heads: set[str]) -> bool:
+    return term in text_stems or (len(term) > PREFIX and term[:PREFIX] in heads)
+
+
 class OfflineAnswerer:
     backend = "offline"
 
@@ -109,7 +117,10 @@ class OfflineAnswerer:
         total = sum(weights.values())
         if not total:
             return 0.0
-        return sum(w for term, w in weights.items() if stem(term) in text_stems) / total
+        heads = {s[:PREFIX] for s in text_stems if len(s) > PREFIX}
+        return (
+            sum(w for term, w in weights.items() if _present(stem(term), text_stems, heads)) / total
+        )
 
     def judge(self, topic: str, hits: list[PaperHit]) -> list[Judgement]:
         """Judge each paper on its own abstract with three calibrated signals.

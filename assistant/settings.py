@@ -68,7 +68,7 @@ class AnswerSettings(BaseModel):
     )
     together_similarity: float = Field(0.08, description="...and at least this similarity")
     min_similarity: float = Field(0.35, description="otherwise it needs this similarity...")
-    min_lexical: float = Field(0.5, description="...and this share of the topic's words")
+    min_lexical: float = Field(0.6, description="...and this share of the topic's words")
     fact_lexical: float = Field(
         0.5, description="a fact is answered from the best paper if it holds this share"
     )
