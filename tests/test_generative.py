@@ -111,3 +111,22 @@ def test_out_of_scope_fact_never_reaches_the_model(default_store: PaperStore) ->
     assistant = with_model(default_store, judge_or("Bake it at 180 degrees [S1]."))
     answer = assistant.ask("What is the best recipe for chocolate cake?")
     assert answer.citations == [] and answer.refused
+
+
+def test_follow_up_is_rewritten_by_the_model_and_stays_narrowed(
+    default_store: PaperStore,
+) -> None:
+    seen: list[str] = []
+
+    def respond(prompt: str) -> str:
+        if prompt.startswith("Conversation so far:"):
+            seen.append(prompt)
+            return "Which federated learning papers were published in 2024?"
+        return judge_or("unused")(prompt)
+
+    assistant = with_model(default_store, respond)
+    first = assistant.ask("Which papers address federated learning?")
+    second = assistant.ask("Which of those came out in 2024?", [first])
+    assert seen and "Which papers address federated learning?" in seen[0]
+    assert {c.paper_id for c in second.citations} < {c.paper_id for c in first.citations}
+    assert len(second.citations) == 3 and all(c.year == 2024 for c in second.citations)
