@@ -177,7 +177,10 @@ class PaperStore:
 
     def sync_keywords(self, force: bool = False) -> None:
         """Bring the BM25 index in step with the vector store, touching only what differs."""
-        generation = (self.collection.metadata or {}).get(GENERATION, "")
+        # Read afresh: another process (a CLI ingest, another client of a Chroma server)
+        # may have written since this collection object was made.
+        current = self.vectors._client.get_collection(self.settings.collection_name)
+        generation = (current.metadata or {}).get(GENERATION, "")
         if not force and generation == self.keywords.get_state(GENERATION):
             return
         stored = {pid: p for pid, p in self.manifest().items() if p.complete}

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from assistant.settings import load_settings
+from assistant.store import open_store
 from tests.conftest import FEDERATED_TITLES, free_port, running_server
 from tests.test_cli import DEFAULT, run
 
@@ -52,6 +54,29 @@ def test_ingest_ask_and_reingest_against_a_server(chroma_server: str, tmp_path: 
     assert (report["added"], report["updated"], report["unchanged"]) == (0, 1, 23)
     fact = json.loads(run(*other, "ask", "How many VQA pairs are in SFE?", "--json").stdout)
     assert "831" in fact["answer"]
+
+
+def test_a_long_running_client_sees_another_clients_ingest(
+    chroma_server: str, tmp_path: Path
+) -> None:
+    """The chat page keeps its store open while someone else ingests into the server."""
+    settings = load_settings(
+        chroma_url=chroma_server, store=tmp_path / "page", collection_name="live"
+    )
+    page = open_store(settings)
+    assert page.count_papers() == 0
+    result = run(
+        "--chroma-url",
+        chroma_server,
+        "--store",
+        tmp_path / "cli",
+        "ingest",
+        DEFAULT,
+        env={"SCHOLAR_CHAT_COLLECTION_NAME": "live"},
+    )
+    assert result.returncode == 0, result.stderr
+    assert page.count_papers() == 24  # its own BM25 side caught up
+    assert page.keywords.search("federated", 10)
 
 
 def test_server_down_is_one_clear_line(tmp_path: Path) -> None:
