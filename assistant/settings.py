@@ -33,7 +33,9 @@ class ChunkSettings(BaseModel):
 
 class EmbeddingSettings(BaseModel):
     model_config = ConfigDict(frozen=True)
-    batch_size: int = Field(32, ge=1)
+    # Measured on 400 abstracts, 2 cores: batch 8 gives 23 texts/s at 0.6 GB peak RSS,
+    # batch 32 gives 21 texts/s at 1.5 GB (onnxruntime keeps the largest activations).
+    batch_size: int = Field(8, ge=1)
     threads: int = Field(0, ge=0, description="onnxruntime intra-op threads; 0 = all cores")
     max_tokens: int = Field(256, ge=16, le=512)
 
