@@ -45,11 +45,6 @@ class ModelAnswerer:
         self.offline = offline
         self.backend = settings.backend
 
-    def _run(self, prompt: str, **inputs: str) -> str:
-        chain = chat_prompt(prompt) | self.model | StrOutputParser()
-        with guarded(self.settings):
-            return chain.invoke({"example_key": "S1", **inputs})
-
     def relevant(self, parsed: ParsedQuery, hits: list[PaperHit]) -> list[PaperHit]:
         """Plausible candidates, each judged yes/no by the model on its own abstract.
 
