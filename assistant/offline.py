@@ -135,9 +135,9 @@ class OfflineAnswerer:
         s = self.settings
         judged = []
         for hit in hits:
-            sentences = [hit.title, *content_sentences(hit)]
-            lexical = max(self._coverage(w, stems(" ".join(sentences))) for w in weights)
-            sentence_stems = [stems(sentence) for sentence in sentences]
+            sentence_stems = [stems(text) for text in [hit.title, *content_sentences(hit)]]
+            paper_stems = set().union(*sentence_stems)
+            lexical = max(self._coverage(w, paper_stems) for w in weights)
             together = max(self._coverage(w, ss) for w in weights for ss in sentence_stems)
             relevant = (
                 hit.similarity >= s.strong_similarity
