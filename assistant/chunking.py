@@ -61,13 +61,17 @@ def _pack(sentences: list[str], max_chars: int, overlap: int) -> list[list[str]]
     return groups
 
 
-def chunk_paper(paper: Paper, settings: ChunkSettings) -> list[Chunk]:
-    """Chunks of one paper, each carrying the metadata a citation needs."""
+def chunk_paper(paper: Paper, settings: ChunkSettings, vectors: str = "") -> list[Chunk]:
+    """Chunks of one paper, each carrying the metadata a citation needs.
+
+    ``vectors`` names what embeds the chunks (see ``embeddings.vector_fingerprint``).
+    """
     groups = _pack(split_sentences(paper.abstract), settings.max_chars, settings.overlap_sentences)
     groups = groups or [[]]
-    # The chunking settings are part of the hash: changing them re-chunks on the next ingest.
+    # The chunking and embedding settings are part of the hash: changing either re-chunks
+    # and re-embeds on the next ingest instead of mixing old and new vectors.
     content_hash = hashlib.sha256(
-        (paper.content_hash() + settings.model_dump_json()).encode()
+        (paper.content_hash() + settings.model_dump_json() + vectors).encode()
     ).hexdigest()[:16]
     chunks = []
     for index, group in enumerate(groups):

@@ -43,6 +43,11 @@ def packaged_model_path() -> Path:
     return path
 
 
+def vector_fingerprint(settings: EmbeddingSettings) -> str:
+    """What a stored vector depends on: the model and how much of a chunk it reads."""
+    return f"{MODEL_PACKAGE}:{settings.max_tokens}"
+
+
 class MiniLMEmbeddings(Embeddings):
     """LangChain ``Embeddings`` over the packaged int8 MiniLM, batched on onnxruntime."""
 

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from assistant.chunking import Chunk, chunk_paper
 from assistant.collection import ParsedCollection, parse_collection
+from assistant.embeddings import vector_fingerprint
 from assistant.settings import Settings
 from assistant.store import PaperStore
 
@@ -62,6 +63,7 @@ def ingest(
     report = IngestReport()
     stored = store.manifest()
     pending: list[Chunk] = []
+    vectors = vector_fingerprint(settings.embedding)
     for parsed in collections:
         report.warnings.extend(parsed.warnings)
         source = str(parsed.path.resolve())
@@ -72,7 +74,7 @@ def ingest(
             store.begin_write()
             store.delete_papers(gone)
         for paper in parsed.papers:
-            chunks = chunk_paper(paper, settings.chunking)
+            chunks = chunk_paper(paper, settings.chunking, vectors)
             report.papers += 1
             report.chunks += len(chunks)
             known = stored.get(paper.paper_id)

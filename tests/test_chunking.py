@@ -247,6 +247,8 @@ def test_content_hash_changes_with_settings_and_content_only() -> None:
         ChunkSettings(max_chars=300, overlap_sentences=0),
     ):
         assert chunk_paper(paper, other)[0].metadata["content_hash"] != base
+    # a different embedding (model or token limit) must re-embed, not mix vectors
+    assert chunk_paper(paper, LONG, "model:128")[0].metadata["content_hash"] != base
     edited = dataclasses.replace(paper, abstract=paper.abstract + " One more.")
     assert chunk_paper(edited, LONG)[0].metadata["content_hash"] != base
     # where the paper was read from is not content

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from assistant.embeddings import MiniLMEmbeddings
 from assistant.ingest import ingest, parse_all
 from assistant.settings import DEFAULT_COLLECTION, Settings
 from assistant.store import PaperStore
@@ -35,6 +36,21 @@ def test_second_ingest_adds_nothing(store: PaperStore, settings: Settings) -> No
     assert (second.added, second.updated, second.removed, second.unchanged) == (0, 0, 0, 24)
     assert store.count_chunks() == first.chunks
     _consistent(store)
+
+
+def test_a_different_embedding_reembeds_every_paper(store: PaperStore, settings: Settings) -> None:
+    """Vectors made with another token limit are replaced, never mixed with new ones."""
+    ingest(parse_all([DEFAULT_COLLECTION]), store, settings)
+    before = store.collection.get(include=["embeddings"])
+    shorter = settings.model_copy(
+        update={"embedding": settings.embedding.model_copy(update={"max_tokens": 32})}
+    )
+    rebuilt = PaperStore(shorter, MiniLMEmbeddings(shorter.embedding))
+    report = ingest(parse_all([DEFAULT_COLLECTION]), rebuilt, shorter)
+    assert (report.updated, report.unchanged) == (24, 0)
+    after = rebuilt.collection.get(include=["embeddings"])
+    assert len(after["ids"]) == len(before["ids"]) and not set(after["ids"]) & set(before["ids"])
+    _consistent(rebuilt)
 
 
 def test_changed_paper_replaced_and_gone_paper_removed(
