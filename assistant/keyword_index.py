@@ -65,11 +65,15 @@ CREATE TABLE IF NOT EXISTS chunk_rows(
     year INTEGER, scholar TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS chunk_rows_paper ON chunk_rows(paper_id);
 CREATE VIRTUAL TABLE IF NOT EXISTS chunk_text USING fts5(
-    text, tokenize = 'porter unicode61 remove_diacritics 2');
+    title, body, tokenize = 'porter unicode61 remove_diacritics 2');
 CREATE VIRTUAL TABLE IF NOT EXISTS chunk_vocab USING fts5vocab(chunk_text, 'row');
 CREATE TABLE IF NOT EXISTS papers(paper_id TEXT PRIMARY KEY, content_hash TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS state(key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
+# Bump when the schema changes: an index of another version is dropped and rebuilt from
+# the vector store (it is derived data), never queried with the wrong columns.
+SCHEMA_VERSION = "2"
+_TABLES = ("chunk_vocab", "chunk_text", "chunk_rows", "papers", "state")
 
 
 @dataclass(frozen=True)
@@ -148,6 +152,18 @@ class KeywordIndex:
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.executescript(_SCHEMA)
+        if self.get_state("schema") != SCHEMA_VERSION:
+            self._rebuild_empty()
+
+    def _rebuild_empty(self) -> None:
+        """Drop every table and start at this version; the next sync refills it.
+
+        Idempotent, so an interruption here only means it runs again on the next open.
+        """
+        for table in _TABLES:
+            self._db.execute(f"DROP TABLE IF EXISTS {table}")
+        self._db.executescript(_SCHEMA)
+        self.set_state("schema", SCHEMA_VERSION)
 
     def close(self) -> None:
         self._db.close()
@@ -171,9 +187,10 @@ class KeywordIndex:
                     "INSERT INTO chunk_rows(chunk_id, paper_id, year, scholar) VALUES (?,?,?,?)",
                     (chunk.chunk_id, chunk.paper_id, chunk.year, chunk.scholar),
                 )
+                title, _, body = chunk.text.partition("\n")
                 self._db.execute(
-                    "INSERT INTO chunk_text(rowid, text) VALUES (?, ?)",
-                    (cursor.lastrowid, chunk.text),
+                    "INSERT INTO chunk_text(rowid, title, body) VALUES (?, ?, ?)",
+                    (cursor.lastrowid, title, body),
                 )
             self._db.executemany("INSERT INTO papers VALUES (?, ?)", hashes.items())
 
@@ -194,18 +211,26 @@ class KeywordIndex:
         return _Transaction(self._db)
 
     def search(
-        self, query: str, limit: int, filters: SearchFilters | None = None
+        self,
+        query: str,
+        limit: int,
+        filters: SearchFilters | None = None,
+        title_weight: float = 1.0,
     ) -> list[tuple[str, str, float]]:
-        """``(chunk_id, paper_id, bm25)`` best first; higher bm25 is better."""
+        """``(chunk_id, paper_id, bm25)`` best first; higher bm25 is better.
+
+        A title term counts ``title_weight`` times a body term (BM25F-style column weight).
+        """
         terms = query_terms(query)
         if not terms:
             return []
         match = " OR ".join('"' + t.replace('"', '""') + '"' for t in terms)
         where, params = _filter_sql(filters)
+        bm25 = f"bm25(chunk_text, {float(title_weight)}, 1.0)"
         sql = (
-            "SELECT r.chunk_id, r.paper_id, -bm25(chunk_text) AS score FROM chunk_text "
+            f"SELECT r.chunk_id, r.paper_id, -{bm25} AS score FROM chunk_text "
             "JOIN chunk_rows r ON r.rowid = chunk_text.rowid "
-            f"WHERE chunk_text MATCH ? {where} ORDER BY bm25(chunk_text) LIMIT ?"
+            f"WHERE chunk_text MATCH ? {where} ORDER BY {bm25} LIMIT ?"
         )
         return list(self._db.execute(sql, [match, *params, limit]))
 

@@ -1,9 +1,12 @@
-"""Hybrid retrieval: BM25 and dense rankings fused with reciprocal rank fusion, per paper.
+"""Hybrid retrieval: BM25 and dense scores fused per paper after z-score normalisation.
 
-A paper is one result however many of its chunks matched: each ranking is collapsed
-to papers (a paper ranks where its best chunk ranks) before fusion, so a paper is
-cited once. Every result carries its best chunk and cosine similarity to the
-question, which the answerer uses as a calibrated relevance score.
+A paper is one result however many of its chunks matched: each run is collapsed to
+papers (a paper scores as its best chunk) before fusion, so a paper is cited once.
+Fusion standardises each run's scores (z-scores over its candidates) and adds them with
+weights; measured on SciFact train it beats reciprocal rank fusion (0.7385 vs 0.7311
+nDCG@10 at its best grid point, benchmarks/README.md) because it keeps how far apart
+the scores are, not only their order. Every result carries its best chunk and cosine
+similarity to the question, which the answerer uses as a calibrated relevance score.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Literal
 
+import numpy as np
 from langchain_core.callbacks import CallbackManagerForRetrieverRun
 from langchain_core.documents import Document
 from langchain_core.retrievers import BaseRetriever
@@ -65,18 +69,33 @@ class PaperHit:
         )
 
 
-def paper_ranking(chunk_ranking: Iterable[tuple[str, str]]) -> list[str]:
-    """Collapse ``(chunk_id, paper_id)`` best-first into distinct paper ids best-first."""
-    return list(dict.fromkeys(paper_id for _, paper_id in chunk_ranking))
+def paper_scores(chunk_scores: Iterable[tuple[str, str, float]]) -> dict[str, float]:
+    """Collapse ``(chunk_id, paper_id, score)`` into each paper's best score."""
+    best: dict[str, float] = {}
+    for _, paper_id, score in chunk_scores:
+        best[paper_id] = max(score, best.get(paper_id, score))
+    return best
 
 
-def reciprocal_rank_fusion(rankings: list[tuple[list[str], float]], rrf_k: int) -> dict[str, float]:
-    """RRF score per item: the sum over rankings of ``weight / (rrf_k + rank)``, rank from 1."""
-    scores: dict[str, float] = {}
-    for ranking, weight in rankings:
-        for rank, item in enumerate(ranking, start=1):
-            scores[item] = scores.get(item, 0.0) + weight / (rrf_k + rank)
-    return scores
+def z_score_fusion(runs: list[tuple[dict[str, float], float]]) -> dict[str, float]:
+    """Weighted sum over runs of each item's z-score within its run.
+
+    An item a run did not return gets that run's lowest z-score: it ranked below
+    everything the run kept. A run whose scores are all equal contributes zeros.
+    """
+    fused: dict[str, float] = {}
+    normalised = []
+    for scores, weight in runs:
+        if not scores:
+            continue
+        values = np.fromiter(scores.values(), dtype=np.float64)
+        spread = values.std() or 1.0
+        z = {item: (score - values.mean()) / spread for item, score in scores.items()}
+        normalised.append((z, min(z.values()), weight))
+    items = {item for z, _, _ in normalised for item in z}
+    for item in items:
+        fused[item] = sum(weight * z.get(item, floor) for z, floor, weight in normalised)
+    return fused
 
 
 class HybridRetriever(BaseRetriever):
@@ -95,16 +114,16 @@ class HybridRetriever(BaseRetriever):
         k = k or self.settings.k
         filters = filters or self.filters
         query_vector = self.store.embeddings.embed_query(query)
-        rankings: list[tuple[list[str], float]] = []
+        runs: list[tuple[dict[str, float], float]] = []
         n = max(self.settings.candidates, k)
         if self.mode in ("hybrid", "dense"):
             dense = self.store.dense_search(query_vector, n, filters)
-            rankings.append((paper_ranking(dense), self.settings.dense_weight))
+            runs.append((paper_scores(dense), self.settings.dense_weight))
         if self.mode in ("hybrid", "bm25"):
             self.store.sync_keywords()
-            bm25 = self.store.keywords.search(query, n, filters)
-            rankings.append((paper_ranking((c, p) for c, p, _ in bm25), self.settings.bm25_weight))
-        fused = reciprocal_rank_fusion(rankings, self.settings.rrf_k)
+            bm25 = self.store.keywords.search(query, n, filters, self.settings.title_weight)
+            runs.append((paper_scores(bm25), self.settings.bm25_weight))
+        fused = z_score_fusion(runs)
         top = sorted(fused, key=fused.__getitem__, reverse=True)[:k]
         return self._hits(top, fused, query_vector)
 

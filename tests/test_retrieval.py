@@ -3,21 +3,32 @@ from __future__ import annotations
 import pytest
 
 from assistant.keyword_index import SearchFilters
-from assistant.retrieval import HybridRetriever, paper_ranking, reciprocal_rank_fusion
+from assistant.retrieval import HybridRetriever, paper_scores, z_score_fusion
 from assistant.store import PaperStore
 from tests.conftest import FEDERATED_TITLES
 
 
-def test_reciprocal_rank_fusion_by_hand() -> None:
-    scores = reciprocal_rank_fusion([(["a", "b"], 1.0), (["b", "c"], 2.0)], rrf_k=10)
-    assert scores["a"] == pytest.approx(1 / 11)
-    assert scores["b"] == pytest.approx(1 / 12 + 2 / 11)
-    assert scores["c"] == pytest.approx(2 / 12)
+def test_z_score_fusion_by_hand() -> None:
+    # dense: mean 0.5, std 0.1 -> a +1, b -1; bm25: mean 6, std 2 -> b +1, c -1
+    dense = {"a": 0.6, "b": 0.4}
+    bm25 = {"b": 8.0, "c": 4.0}
+    scores = z_score_fusion([(dense, 1.0), (bm25, 2.0)])
+    # an item missing from a run takes that run's lowest z-score (-1 in both runs)
+    assert scores["a"] == pytest.approx(1.0 + 2.0 * -1.0)
+    assert scores["b"] == pytest.approx(-1.0 + 2.0 * 1.0)
+    assert scores["c"] == pytest.approx(-1.0 + 2.0 * -1.0)
 
 
-def test_paper_ranking_keeps_each_paper_once_at_its_best_rank() -> None:
-    chunks = [("p1:0", "p1"), ("p2:0", "p2"), ("p1:1", "p1"), ("p3:0", "p3")]
-    assert paper_ranking(chunks) == ["p1", "p2", "p3"]
+def test_z_score_fusion_edge_cases() -> None:
+    assert z_score_fusion([({}, 1.0), ({}, 1.0)]) == {}
+    assert z_score_fusion([({"a": 3.0}, 1.0), ({}, 1.0)]) == {"a": 0.0}
+    ties = z_score_fusion([({"a": 0.5, "b": 0.5}, 1.0), ({"b": 2.0, "c": 1.0}, 1.0)])
+    assert ties["b"] > ties["a"] and ties["b"] > ties["c"]
+
+
+def test_paper_scores_keep_each_papers_best_chunk() -> None:
+    chunks = [("p1:0", "p1", 0.2), ("p2:0", "p2", 0.5), ("p1:1", "p1", 0.9), ("p3:0", "p3", 0.1)]
+    assert paper_scores(chunks) == {"p1": 0.9, "p2": 0.5, "p3": 0.1}
 
 
 @pytest.mark.parametrize("mode", ["hybrid", "dense", "bm25"])

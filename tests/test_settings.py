@@ -17,10 +17,10 @@ def test_precedence_defaults_file_environment_flags(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     config = tmp_path / "scholar-chat.toml"
-    config.write_text('store = "from-file"\n[retrieval]\nk = 7\nrrf_k = 30\n')
+    config.write_text('store = "from-file"\n[retrieval]\nk = 7\ncandidates = 30\n')
     monkeypatch.setenv("SCHOLAR_CHAT_CONFIG", str(config))
     settings = load_settings()
-    assert (settings.store, settings.retrieval.k, settings.retrieval.rrf_k) == (
+    assert (settings.store, settings.retrieval.k, settings.retrieval.candidates) == (
         Path("from-file"),
         7,
         30,
@@ -29,7 +29,7 @@ def test_precedence_defaults_file_environment_flags(
     monkeypatch.setenv("SCHOLAR_CHAT_STORE", "from-env")
     monkeypatch.setenv("SCHOLAR_CHAT_RETRIEVAL__K", "9")
     settings = load_settings()
-    assert (settings.store, settings.retrieval.k, settings.retrieval.rrf_k) == (
+    assert (settings.store, settings.retrieval.k, settings.retrieval.candidates) == (
         Path("from-env"),
         9,
         30,
