@@ -8,6 +8,7 @@ user can fix is one ``error:`` line on stderr and exit status 1, never a traceba
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -31,7 +32,7 @@ from assistant.answer_evaluation import EvalSetError, evaluate_answers, load_eva
 from assistant.collection import CollectionError
 from assistant.embeddings import EmbeddingModelMissing
 from assistant.evaluation import DEFAULT_METRICS, evaluate_retrieval, load_qrels, load_queries
-from assistant.ingest import IngestReport, ingest, parse_all
+from assistant.ingest import IngestReport, ProgressCallback, ingest, parse_all
 from assistant.keyword_index import SearchFilters
 from assistant.llm import BackendError
 from assistant.retrieval import HybridRetriever
@@ -162,18 +163,32 @@ def _columns(what: str) -> tuple[ProgressColumn, ...]:
     )
 
 
+def _progress_lines(every_s: float = 1.0) -> ProgressCallback:
+    """Plain "ingest: 128/400 chunks" lines, at most one a second, for logs (no terminal)."""
+    last: float | None = None
+
+    def report(done: int, total: int) -> None:
+        nonlocal last
+        now = time.monotonic()
+        if last is None or now - last >= every_s or done == total:
+            last = now
+            err.print(f"ingest: {done}/{total} chunks", markup=False)
+
+    return report
+
+
 def _ingest_with_progress(paths: list[Path], store: PaperStore, settings: Settings) -> IngestReport:
     collections = parse_all(paths)
     with Progress(
         *_columns("chunks embedded"), console=err, transient=True, disable=not err.is_terminal
     ) as bar:
         task = bar.add_task("ingest", total=None)
-        report = ingest(
-            collections,
-            store,
-            settings,
-            on_progress=lambda done, total: bar.update(task, completed=done, total=total),
+        on_progress: ProgressCallback = (
+            (lambda done, total: bar.update(task, completed=done, total=total))
+            if err.is_terminal
+            else _progress_lines()
         )
+        report = ingest(collections, store, settings, on_progress=on_progress)
     for warning in report.warnings:
         err.print(f"warning: {warning}", markup=False)
     return report

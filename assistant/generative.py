@@ -24,6 +24,13 @@ from assistant.settings import LLMSettings
 
 NO_ANSWER = "NO_ANSWER"
 _YES = re.compile(r"^\W*yes\b", re.IGNORECASE)
+_KEYS = re.compile(r"\[([^\[\]\n]{1,80})\]")
+
+
+def _cites(text: str, sources: Sources) -> bool:
+    """Whether ``text`` cites a given source by key, as ``[S1]`` or ``[S1, S2]``."""
+    groups = _KEYS.findall(text)
+    return any(key.strip() in sources for group in groups for key in re.split(r"[,;]", group))
 
 
 def source_block(sources: Sources, chars: int) -> str:
@@ -51,12 +58,17 @@ class ModelAnswerer:
         One short prompt per paper (small models follow it; batched, so a server that
         serves requests in parallel judges them in parallel).
         """
+        chosen = self._judged(parsed, hits)
+        # A summary or fact cites by key, and only the keys the model was shown may resolve:
+        # the sources are exactly the papers put before it, never the ones after.
+        return chosen if parsed.kind == "list" else chosen[: self.offline.settings.context_papers]
+
+    def _judged(self, parsed: ParsedQuery, hits: list[PaperHit]) -> list[PaperHit]:
         if not parsed.topic or points_at_one(parsed):
             return hits
         plausible = [j.hit for j in self.offline.judge(parsed.topic, hits) if j.plausible]
         if parsed.kind == "fact":  # the offline cut-off decides whether there is an answer
-            answerable = self.offline.relevant(parsed, hits)
-            return plausible[: self.offline.settings.context_papers] if answerable else []
+            return plausible if self.offline.relevant(parsed, hits) else []
         chars = self.offline.settings.context_chars
         chain = ChatPromptTemplate.from_template(template("judge")) | self.model | StrOutputParser()
         inputs = [
@@ -77,29 +89,36 @@ class ModelAnswerer:
         if parsed.kind == "list":
             yield from self.offline.write(parsed, sources)
             return
-        context = dict(list(sources.items())[: self.offline.settings.context_papers])
         chain = chat_prompt(parsed.kind) | self.model | StrOutputParser()
         inputs = {
             "example_key": "S1",
             "question": parsed.question,
             "topic": parsed.topic,
-            "sources": source_block(context, self.offline.settings.context_chars),
+            "sources": source_block(sources, self.offline.settings.context_chars),
         }
-        buffered, deciding = "", True
+        # Hold the start back while it may still be NO_ANSWER, and until it cites a source
+        # it was given: an answer that cites nothing is an error, never shown, not even
+        # while it streams.
+        buffered, holding = "", True
         with guarded(self.settings):
             for token in chain.stream(inputs):
-                if deciding:  # hold the start back while it may still be NO_ANSWER
+                if holding:
                     buffered += token
                     start = buffered.lstrip()
-                    if len(start) < len(NO_ANSWER) and NO_ANSWER.startswith(start):
-                        continue
-                    deciding = False
                     if start.startswith(NO_ANSWER):
                         yield nothing_found(parsed)
                         return
-                    token = buffered
+                    if NO_ANSWER.startswith(start) or not _cites(buffered, sources):
+                        continue
+                    holding, token = False, buffered
                 yield token
-        if deciding:
-            if not buffered.strip():
+        if holding:
+            start = buffered.strip()
+            if start and NO_ANSWER.startswith(start):
+                yield nothing_found(parsed)
+                return
+            if not start:
                 raise BackendError(f"{describe(self.settings)} returned an empty answer")
-            yield nothing_found(parsed)
+            raise BackendError(
+                f"{describe(self.settings)} gave an answer that cites no retrieved paper"
+            )

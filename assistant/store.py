@@ -9,16 +9,18 @@ chunks are not all there is known to be incomplete.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar, cast
 from urllib.parse import urlsplit
 
 import chromadb
+import httpx
 import numpy as np
 from chromadb.config import Settings as ChromaClientSettings
 from langchain_chroma import Chroma
@@ -30,6 +32,10 @@ from assistant.settings import Settings
 
 PAGE = 5000
 GENERATION = "generation"
+# Chroma's HTTP client waits forever by default: a stalled server would hang every reader.
+CHROMA_TIMEOUT = httpx.Timeout(30.0, connect=5.0)
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 class StoreError(RuntimeError):
@@ -63,7 +69,7 @@ def _chroma_client(settings: Settings) -> chromadb.ClientAPI:
         if url.scheme not in ("http", "https") or not url.hostname:
             raise StoreError(f"chroma_url {settings.chroma_url!r} is not http(s)://host:port")
         try:
-            return chromadb.HttpClient(
+            client = chromadb.HttpClient(
                 host=url.hostname,
                 port=url.port or (443 if url.scheme == "https" else 8000),
                 ssl=url.scheme == "https",
@@ -73,6 +79,10 @@ def _chroma_client(settings: Settings) -> chromadb.ClientAPI:
             raise StoreError(
                 f"cannot reach the Chroma server at {settings.chroma_url}: {exc}"
             ) from None
+        session = getattr(getattr(client, "_server", None), "_session", None)
+        if isinstance(session, httpx.Client):  # no public setting for it in chromadb 1.x
+            session.timeout = CHROMA_TIMEOUT
+        return client
     settings.store.mkdir(parents=True, exist_ok=True)
     return chromadb.PersistentClient(path=str(settings.store), settings=client_settings)
 
@@ -91,6 +101,26 @@ def chroma_where(filters: SearchFilters | None) -> dict[str, Any] | None:
     if filters.paper_ids is not None:
         clauses.append({"paper_id": {"$in": list(filters.paper_ids) or [""]}})
     return clauses[0] if len(clauses) == 1 else {"$and": clauses}
+
+
+def _reaching_server(method: F) -> F:
+    """A Chroma server that is down or stalls is one ``StoreError`` line naming it.
+
+    Nothing is cached across the failure: the next call tries the server again, so a
+    long-lived client (the chat page) works again once the server is back.
+    """
+
+    @functools.wraps(method)
+    def wrapper(self: PaperStore, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(self, *args, **kwargs)
+        except httpx.TransportError as exc:
+            problem = str(exc) or type(exc).__name__
+            raise StoreError(
+                f"cannot reach the Chroma server at {self.settings.chroma_url}: {problem}"
+            ) from None
+
+    return cast(F, wrapper)
 
 
 class PaperStore:
@@ -125,6 +155,7 @@ class PaperStore:
             yield page
             offset += len(page["ids"])
 
+    @_reaching_server
     def manifest(self) -> dict[str, StoredPaper]:
         """Every stored paper with its hash, source file and how many chunks are present."""
         counts: dict[str, int] = {}
@@ -139,6 +170,7 @@ class PaperStore:
             for pid, m in first.items()
         }
 
+    @_reaching_server
     def count_chunks(self) -> int:
         return self.collection.count()
 
@@ -156,10 +188,12 @@ class PaperStore:
 
     # ---- writes ---------------------------------------------------------------------
 
+    @_reaching_server
     def begin_write(self) -> None:
         """Mark the store as changing, so readers re-sync BM25 even if this write dies."""
         self.collection.modify(metadata={GENERATION: uuid.uuid4().hex})
 
+    @_reaching_server
     def write_chunks(self, chunks: list[Chunk], embeddings: np.ndarray) -> None:
         """Replace the papers these chunks belong to with exactly these chunks."""
         paper_ids = list(dict.fromkeys(str(c.metadata["paper_id"]) for c in chunks))
@@ -171,10 +205,12 @@ class PaperStore:
             embeddings=embeddings,
         )
 
+    @_reaching_server
     def delete_papers(self, paper_ids: list[str]) -> None:
         for start in range(0, len(paper_ids), 500):
             self.collection.delete(where={"paper_id": {"$in": paper_ids[start : start + 500]}})
 
+    @_reaching_server
     def sync_keywords(self, force: bool = False) -> None:
         """Bring the BM25 index in step with the vector store, touching only what differs."""
         # Read afresh: another process (a CLI ingest, another client of a Chroma server)
@@ -207,17 +243,20 @@ class PaperStore:
 
     # ---- reads ----------------------------------------------------------------------
 
+    @_reaching_server
     def dense_search(
         self, query_vector: list[float], limit: int, filters: SearchFilters | None = None
-    ) -> list[tuple[str, str]]:
-        """``(chunk_id, paper_id)`` nearest first."""
+    ) -> list[tuple[str, str, float]]:
+        """``(chunk_id, paper_id, cosine similarity)`` nearest first."""
         if self.collection.count() == 0:
             return []
+        # langchain-chroma returns Chroma's distance here (cosine space: 1 - similarity).
         found = self.vectors.similarity_search_by_vector_with_relevance_scores(
             query_vector, k=limit, filter=chroma_where(filters)
         )
-        return [(str(doc.id), doc.metadata["paper_id"]) for doc, _ in found]
+        return [(str(doc.id), doc.metadata["paper_id"], 1.0 - dist) for doc, dist in found]
 
+    @_reaching_server
     def paper_chunks(self, paper_ids: list[str], query_vector: list[float]) -> list[StoredChunk]:
         """All chunks of these papers with their cosine similarity to the query."""
         if not paper_ids:
