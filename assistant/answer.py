@@ -111,6 +111,8 @@ class Assistant:
             raise ValueError(
                 f"the question is {len(question)} characters long; at most {MAX_QUESTION_CHARS}"
             )
+        if not any(character.isalnum() for character in question):
+            raise ValueError("the question has no words")  # "?!" would get a random answer
         inputs = {"question": question, "history": list(history), "filters": filters}
         yield from self.chain.stream(inputs)
 

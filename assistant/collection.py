@@ -29,6 +29,8 @@ _MARKDOWN_LINK = re.compile(r"^\[[^\]]*\]\((?P<url>[^\s]*)\)$")  # greedy: URLs 
 # Formatting tags only: "n<k and m>1" in an abstract is text, not HTML.
 _HTML_TAG = re.compile(r"</?(b|i|em|strong|sup|sub|p|span|div|a|u|code|small)\b[^>]*>", re.I)
 _EMPTY_LINK = {"", "-", "—", "n/a", "na", "none"}
+# Characters that can start inline Markdown or HTML; a cell without them is plain text.
+_MARKDOWN_CHARS = re.compile(r"[\\`*_\[\]<>&!~]")
 _COLUMN_ALIASES = {
     "year": "year",
     "title": "title",
@@ -104,6 +106,10 @@ def _read_text(path: Path, raw: bytes) -> str:
     if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
         return raw.decode("utf-16")
     if b"\x00" in raw[:8192]:
+        if _looks_like_utf16(raw[:8192]):
+            raise CollectionError(
+                path, None, "UTF-16 without a byte-order mark; save the file as UTF-8"
+            )
         raise CollectionError(path, None, "binary file, not a text collection")
     try:
         return raw.decode("utf-8-sig")
@@ -114,8 +120,17 @@ def _read_text(path: Path, raw: bytes) -> str:
         ) from None
 
 
+def _looks_like_utf16(sample: bytes) -> bool:
+    """Mostly-ASCII UTF-16 has a zero byte in every other position, all on one side."""
+    fewer, more = sorted((sample[0::2].count(0), sample[1::2].count(0)))
+    half = len(sample) // 2
+    return half > 0 and more > 0.8 * half and fewer < 0.05 * half
+
+
 def strip_markdown(cell: str) -> str:
     """Plain text of a Markdown table cell: emphasis, code and link syntax removed."""
+    if not _MARKDOWN_CHARS.search(cell):  # most cells: parsing them is most of the parse time
+        return " ".join(cell.split())
     cell = _HTML_TAG.sub("", re.sub(r"<br\s*/?>", " ", cell, flags=re.IGNORECASE))
     parts: list[str] = []
     for token in _markdown.parseInline(cell):
@@ -160,9 +175,7 @@ def _markdown_records(path: Path, text: str) -> list[tuple[int, dict[str, str]]]
         while i < len(lines) and lines[i].lstrip().startswith("|"):
             cells = _split_row(lines[i])
             if len(cells) != len(columns):
-                hint = " (an unescaped '|' inside a cell? write it as \\|)" * (
-                    len(cells) > len(columns)
-                )
+                hint = _shape_hint(len(cells) > len(columns), lines[i + 1 : i + 2])
                 raise CollectionError(
                     path,
                     i + 1,
@@ -179,6 +192,15 @@ def _markdown_records(path: Path, text: str) -> list[tuple[int, dict[str, str]]]
     if not saw_table:
         raise CollectionError(path, None, "no table with a Title | Abstract header found")
     return records
+
+
+def _shape_hint(too_many: bool, following: list[str]) -> str:
+    """The usual cause of a row with the wrong number of cells, as a hint."""
+    if too_many:
+        return " (an unescaped '|' inside a cell? write it as \\|)"
+    if following and following[0].strip() and not following[0].lstrip().startswith("|"):
+        return " (a line break inside a cell? write it as <br>)"
+    return ""
 
 
 def _is_separator(line: str) -> bool:
@@ -227,7 +249,7 @@ def _jsonl_records(path: Path) -> list[tuple[int, dict[str, str]]]:
     return records
 
 
-def _paper(path: Path, line: int, row: dict[str, str]) -> Paper:
+def _paper(path: Path, line: int, row: dict[str, str], source: str) -> Paper:
     title = " ".join(row.get("title", "").split())
     abstract = " ".join(row.get("abstract", "").split())
     if not title:
@@ -243,7 +265,7 @@ def _paper(path: Path, line: int, row: dict[str, str]) -> Paper:
         abstract=abstract,
         url=url,
         truncated=abstract.endswith(TRUNCATION_MARKS),
-        source=str(path.resolve()),
+        source=source,
         line=line,
     )
 
@@ -285,8 +307,9 @@ def _paper_id(url: str | None, title: str) -> str:
 def _merge_duplicates(path: Path, records: list[tuple[int, dict[str, str]]]) -> ParsedCollection:
     papers: dict[str, Paper] = {}
     warnings: list[str] = []
+    source = str(path.resolve())  # once: resolving per row was half of a large file's parse
     for line, row in records:
-        paper = _paper(path, line, row)
+        paper = _paper(path, line, row, source)
         kept = papers.get(paper.paper_id)
         if kept is None:
             papers[paper.paper_id] = paper

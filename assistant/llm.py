@@ -10,6 +10,8 @@ another backend.
 
 from __future__ import annotations
 
+import logging
+import os
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -78,6 +80,7 @@ def _openai_chat(settings: LLMSettings) -> BaseChatModel:
         raise BackendError(
             "openai-compatible backend: no --base-url (e.g. http://127.0.0.1:11434/v1 for Ollama)"
         )
+    _redact_logs(_keys(settings))
     if settings.backend == "openai":
         limit: dict[str, object] = {"max_tokens": settings.max_tokens}
     else:  # llama.cpp, Ollama and older vLLM read max_tokens, not max_completion_tokens
@@ -115,12 +118,53 @@ def _llamacpp_chat(settings: LLMSettings) -> BaseChatModel:
             temperature=settings.temperature,
         )
     except Exception as exc:
-        raise BackendError(f"llamacpp backend: cannot load {path}: {_one_line(exc)}") from None
+        raise BackendError(f"llamacpp backend: cannot load {path}: {one_line(exc)}") from None
 
 
-def _one_line(exc: BaseException) -> str:
-    text = " ".join(str(exc).split()) or type(exc).__name__
-    return text[:300]
+def one_line(problem: BaseException | str, limit: int = 300) -> str:
+    """A message as one short line; an exception without one by its type's name."""
+    text = " ".join(str(problem).split())[:limit]
+    return text or (type(problem).__name__ if isinstance(problem, BaseException) else "")
+
+
+_SECRETS: set[str] = set()
+_KEY_PATTERNS = (
+    (re.compile(r"sk-[A-Za-z0-9_-]{8,}"), "sk-***"),
+    (re.compile(r"(?i)\b(bearer\s+)[^\s'\",)\]}]+"), r"\1***"),
+)
+
+
+def _keys(settings: LLMSettings) -> list[str]:
+    """Every key this backend may send: the configured one and ``OPENAI_API_KEY``."""
+    configured = settings.api_key.get_secret_value() if settings.api_key else ""
+    return [k for k in (configured, os.environ.get("OPENAI_API_KEY", "")) if len(k) >= 4]
+
+
+def redact(text: str, keys: list[str] | set[str]) -> str:
+    """The text with these keys, ``sk-...`` tokens and ``Bearer`` credentials replaced."""
+    for key in keys:
+        text = text.replace(key, "***")
+    for pattern, replacement in _KEY_PATTERNS:
+        text = pattern.sub(replacement, text)
+    return text
+
+
+def _redact_logs(keys: list[str]) -> None:
+    """Keep keys out of every log record, any library's (httpcore logs response headers)."""
+    _SECRETS.update(keys)
+    previous = logging.getLogRecordFactory()
+    if getattr(previous, "redacts_keys", False):
+        return
+
+    def factory(*args: object, **kwargs: object) -> logging.LogRecord:
+        record = previous(*args, **kwargs)
+        message = record.getMessage()
+        if any(key in message for key in _SECRETS):
+            record.msg, record.args = redact(message, _SECRETS), None
+        return record
+
+    factory.redacts_keys = True  # type: ignore[attr-defined]
+    logging.setLogRecordFactory(factory)
 
 
 @contextmanager
@@ -131,8 +175,6 @@ def guarded(settings: LLMSettings) -> Iterator[None]:
     except BackendError:
         raise
     except Exception as exc:
-        message = _one_line(exc)
-        if settings.api_key:
-            message = message.replace(settings.api_key.get_secret_value(), "***")
-        message = re.sub(r"sk-[A-Za-z0-9_-]{8,}", "sk-***", message)
+        # Redact before cutting to one line: a key cut in two would slip past the replace.
+        message = one_line(redact(str(exc), _keys(settings)) or type(exc).__name__)
         raise BackendError(f"{describe(settings)} failed: {message}") from None

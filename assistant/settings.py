@@ -53,11 +53,11 @@ class HnswSettings(BaseModel):
 class RetrievalSettings(BaseModel):
     model_config = ConfigDict(frozen=True)
     k: int = Field(10, ge=1, description="papers returned by search")
-    # Tuned on SciFact train (benchmarks/README.md): hybrid nDCG@10 0.7096 -> 0.7296.
+    # Tuned on SciFact train (benchmarks/README.md): hybrid nDCG@10 0.7096 -> 0.7385.
     candidates: int = Field(100, ge=1, description="chunks fetched from each retriever")
-    rrf_k: int = Field(5, ge=1, description="reciprocal rank fusion constant")
-    dense_weight: float = 1.0
-    bm25_weight: float = 1.3
+    dense_weight: float = Field(1.0, ge=0, description="weight of the dense z-scores")
+    bm25_weight: float = Field(1.0, ge=0, description="weight of the BM25 z-scores")
+    title_weight: float = Field(2.0, gt=0, description="a title word counts this many body words")
 
 
 class AnswerSettings(BaseModel):
@@ -98,6 +98,15 @@ class LLMSettings(BaseModel):
     temperature: float = 0.0
 
 
+class UISettings(BaseModel):
+    """The chat page's limits: it may be opened from many tabs by people who upload files."""
+
+    model_config = ConfigDict(frozen=True)
+    max_upload_mb: float = Field(20, gt=0, description="largest collection file a page accepts")
+    # Each open chat keeps ~60 KiB of history in memory; gradio's default cap is 10,000.
+    max_sessions: int = Field(1000, ge=1, description="chats kept in memory; oldest dropped")
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="SCHOLAR_CHAT_",
@@ -117,6 +126,7 @@ class Settings(BaseSettings):
     retrieval: RetrievalSettings = RetrievalSettings()
     answer: AnswerSettings = AnswerSettings()
     llm: LLMSettings = LLMSettings()
+    ui: UISettings = UISettings()
 
     @classmethod
     def settings_customise_sources(

@@ -41,7 +41,7 @@ from assistant.collection import CollectionError
 from assistant.embeddings import EmbeddingModelMissing
 from assistant.ingest import IngestReport, ingest, parse_all
 from assistant.keyword_index import SearchFilters
-from assistant.llm import BackendError
+from assistant.llm import BackendError, one_line
 from assistant.retrieval import PaperHit
 from assistant.settings import LLMSettings, Settings
 from assistant.store import PaperStore, StoreError, open_store
@@ -64,6 +64,7 @@ EXAMPLES = [
 ]
 USER_ERRORS = (BackendError, CollectionError, StoreError, EmbeddingModelMissing, ValueError)
 MAX_CACHED_BACKENDS = 4
+MB = 1024 * 1024
 NO_SOURCES = "<p class='sc-empty'>The papers cited by the latest answer appear here.</p>"
 CSS = """
 .sc-source { margin: 0 0 1.1em 0; }
@@ -417,10 +418,21 @@ class Library:
 # ---- the page ------------------------------------------------------------------------------
 
 
-def _one_line(problem: BaseException | str) -> str:
-    """A message as one line; an exception without one by its type's name."""
-    text = " ".join(str(problem).split())[:500]
-    return text or (type(problem).__name__ if isinstance(problem, BaseException) else "")
+def upload_limit_bytes(settings: Settings) -> int:
+    """The largest upload the page accepts, in bytes (``ui.max_upload_mb``)."""
+    return int(settings.ui.max_upload_mb * MB)
+
+
+def too_large(path: Path, settings: Settings) -> str | None:
+    """Why an uploaded file is refused for its size, or ``None``: big files go through the CLI."""
+    size = path.stat().st_size
+    if size <= upload_limit_bytes(settings):
+        return None
+    return (
+        f"{path.name} is {size / MB:.1f} MB, over the page's limit of "
+        f"{settings.ui.max_upload_mb:g} MB (ui.max_upload_mb); ingest it with "
+        "scholar-chat ingest instead"
+    )
 
 
 def _collection_error(exc: CollectionError) -> str:
@@ -504,13 +516,13 @@ def build_app(settings: Settings, store: PaperStore | None = None) -> gr.Blocks:
                 yield gr.skip(), chat, [*(answers or []), answer], sources
         except USER_ERRORS as exc:
             message = _collection_error(exc) if isinstance(exc, CollectionError) else str(exc)
-            chat[-1] = {"role": "assistant", "content": format_error(_one_line(message))}
+            chat[-1] = {"role": "assistant", "content": format_error(one_line(message))}
             yield gr.skip(), chat, gr.skip(), gr.skip()
         except Exception as exc:
             log.exception("the chat page failed to answer")
             chat[-1] = {
                 "role": "assistant",
-                "content": format_error(f"unexpected failure: {_one_line(exc)}"),
+                "content": format_error(f"unexpected failure: {one_line(exc)}"),
             }
             yield gr.skip(), chat, gr.skip(), gr.skip()
 
@@ -541,10 +553,10 @@ def build_app(settings: Settings, store: PaperStore | None = None) -> gr.Blocks:
                     yield format_answer(answer, assistant.backend_label), [*(answers or []), answer]
         except USER_ERRORS as exc:
             problem = _collection_error(exc) if isinstance(exc, CollectionError) else str(exc)
-            raise gr.Error(_one_line(problem), print_exception=False) from None
+            raise gr.Error(one_line(problem), print_exception=False) from None
         except Exception as exc:
             log.exception("the chat endpoint failed to answer")
-            raise gr.Error(f"unexpected failure: {_one_line(exc)}", print_exception=False) from None
+            raise gr.Error(f"unexpected failure: {one_line(exc)}", print_exception=False) from None
 
     def collection_status() -> tuple[Any, ...]:
         info = library.info()
@@ -581,13 +593,15 @@ def build_app(settings: Settings, store: PaperStore | None = None) -> gr.Blocks:
             yield (note + status[0], *status[1:])
         except USER_ERRORS as exc:
             message = _collection_error(exc) if isinstance(exc, CollectionError) else str(exc)
-            yield f"**Error:** {md_text(_one_line(message))}", gr.skip(), gr.skip(), gr.skip()
+            yield f"**Error:** {md_text(one_line(message))}", gr.skip(), gr.skip(), gr.skip()
 
     def upload(path: str | None, progress: gr.Progress = gr.Progress()) -> str:  # noqa: B008
-        """Ingest an uploaded collection (.md or .jsonl); a bad file changes nothing."""
+        """Ingest an uploaded collection (.md or .jsonl); a bad or too big file changes nothing."""
         if not path:
             return ""
         name = Path(path).name
+        if refused := too_large(Path(path), settings):
+            return f"**Not ingested:** {md_text(refused)}.\n\nThe collection is unchanged."
         progress(0, desc=f"Reading {name}")
         try:
             report = library.add_collection(
@@ -602,7 +616,7 @@ def build_app(settings: Settings, store: PaperStore | None = None) -> gr.Blocks:
                 "The collection is unchanged: fix the file and upload it again."
             )
         except USER_ERRORS as exc:
-            return f"**Not ingested:** {md_text(_one_line(str(exc)))}"
+            return f"**Not ingested:** {md_text(one_line(str(exc)))}"
         warnings = "".join(
             f"\n- {md_text(Path(w.split(':', 1)[0]).name + ':' + w.split(':', 1)[-1])}"
             for w in report.warnings
@@ -817,7 +831,8 @@ def serve(
         ssr_mode=False,
         pwa=False,
         mcp_server=False,
-        max_file_size="200mb",
+        max_file_size=upload_limit_bytes(settings),  # gradio refuses larger uploads first
+        state_session_capacity=settings.ui.max_sessions,
         run_history=False,  # it would keep questions in the browser and offer a cloud bucket
         footer_links=["api", "settings"],
         theme=THEME,
@@ -841,6 +856,6 @@ def serve_command(
         store = open_store(settings, for_writing=True)
         serve(settings, host, port, share, store=store)
     except (StoreError, EmbeddingModelMissing, CollectionError) as exc:
-        raise SystemExit(f"error: {_one_line(exc)}") from None
+        raise SystemExit(f"error: {one_line(exc)}") from None
     except OSError as exc:  # the port is taken, or the host is not this machine's
-        raise SystemExit(f"error: cannot serve on {host}:{port}: {_one_line(exc)}") from None
+        raise SystemExit(f"error: cannot serve on {host}:{port}: {one_line(exc)}") from None

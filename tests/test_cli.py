@@ -67,46 +67,6 @@ def test_second_ingest_adds_nothing(ingested: Path) -> None:
     assert "24 papers (0 added, 0 updated, 0 removed, 24 unchanged)" in human.stdout
 
 
-def test_malformed_file_fails_cleanly_and_store_is_unchanged(
-    ingested: Path, tmp_path: Path
-) -> None:
-    before = run("--store", ingested, "stats", "--json").stdout
-    bad = tmp_path / "bad.md"
-    bad.write_text(
-        "## X Papers (2024)\n\n| Year | Title | Abstract | Link |\n|---|---|---|---|\n"
-        "| 2024 | Fine | An abstract. | https://example.org/1 |\n"
-        "| 2024 | Broken | An a|b abstract. | https://example.org/2 |\n",
-        encoding="utf-8",
-    )
-    result = run("--store", ingested, "ingest", DEFAULT, bad)
-    assert result.returncode == 1
-    assert result.stderr.strip().splitlines() == [
-        f"error: {bad}:6: row has 5 cells but the header has 4 "
-        "(an unescaped '|' inside a cell? write it as \\|)"
-    ]
-    assert "Traceback" not in result.stderr
-    assert run("--store", ingested, "stats", "--json").stdout == before
-
-
-@pytest.mark.parametrize(
-    ("name", "content", "message"),
-    [
-        ("missing.md", None, "no such file"),
-        ("empty.md", b"", "the file is empty"),
-        ("binary.md", b"\x00\x01\x02\x03" * 10, "binary file"),
-        ("notes.txt", b"hello", "unknown file type"),
-    ],
-)
-def test_bad_files(tmp_path: Path, name: str, content: bytes | None, message: str) -> None:
-    path = tmp_path / name
-    if content is not None:
-        path.write_bytes(content)
-    result = run("--store", tmp_path / "store", "ingest", path)
-    assert result.returncode == 1
-    assert result.stderr.startswith(f"error: {path}") and message in result.stderr
-    assert "Traceback" not in result.stderr
-
-
 def test_ask_json(ingested: Path) -> None:
     result = run("--store", ingested, "ask", "Which papers address federated learning?", "--json")
     assert result.returncode == 0, result.stderr
@@ -157,11 +117,6 @@ def test_ask_batch_bad_line(ingested: Path, tmp_path: Path) -> None:
     assert result.stdout == ""
 
 
-def test_empty_question(ingested: Path) -> None:
-    result = run("--store", ingested, "ask", "  ")
-    assert result.returncode == 1 and "the question is empty" in result.stderr
-
-
 def test_search_json_with_year(ingested: Path) -> None:
     result = run(
         "--store", ingested, "search", "federated learning", "--k", "3", "--year", "2024", "--json"
@@ -185,15 +140,6 @@ def test_store_path_blocked_by_a_file(tmp_path: Path) -> None:
     assert result.returncode == 1
     assert result.stderr.startswith(f"error: {blocker / 'store'}")
     assert "Traceback" not in result.stderr
-
-
-def test_unwritable_store(tmp_path: Path) -> None:
-    if os.geteuid() == 0:
-        pytest.skip("root can write anywhere")
-    locked = tmp_path / "locked"
-    locked.mkdir(mode=0o500)
-    result = run("--store", locked / "store", "ingest", DEFAULT)
-    assert result.returncode == 1 and "not writable" in result.stderr
 
 
 def test_eval_answers_offline(ingested: Path) -> None:
