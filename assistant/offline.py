@@ -284,6 +284,13 @@ def scope(parsed: ParsedQuery) -> str:
     return " ".join(parts)
 
 
+def verb(plural: str, count: int) -> str:
+    """The verb agreeing with ``count`` papers: "1 paper addresses", "2 papers address"."""
+    if count != 1:
+        return plural
+    return plural + ("es" if plural.endswith(("s", "sh", "ch", "x")) else "s")
+
+
 def heading(parsed: ParsedQuery, count: int) -> str:
     papers = "paper" if count == 1 else "papers"
     where = scope(parsed)
@@ -292,8 +299,8 @@ def heading(parsed: ParsedQuery, count: int) -> str:
     about = f"on {parsed.topic}" + (f", {where}" if where else "")
     if parsed.kind == "summary":
         subject = f" {where}" if parsed.filters.paper_ids is not None else f" {about}"
-        return f"What the collection's {count} {papers}{subject} report:"
-    return f"{count} {papers} in the collection address {parsed.topic}" + (
+        return f"What the collection's {count} {papers}{subject} {verb('report', count)}:"
+    return f"{count} {papers} in the collection {verb('address', count)} {parsed.topic}" + (
         f", {where}:" if where else ":"
     )
 
