@@ -117,6 +117,9 @@ class Settings(BaseSettings):
 
     store: Path = Field(Path("vectorstore"), description="embedded Chroma directory")
     chroma_url: str | None = Field(None, description="http(s)://host:port of a Chroma server")
+    chroma_token: SecretStr | None = Field(None, description="API key of a hosted Chroma")
+    chroma_tenant: str = "default_tenant"
+    chroma_database: str = "default_database"
     collection_name: str = "papers"
     default_collection: Path = DEFAULT_COLLECTION
     write_batch_chunks: int = Field(256, ge=1, description="chunks per store write")

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import http.server
 import json
 import shutil
 import sys
+import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import ClassVar
 
+import httpx
 import pytest
 
 from assistant.settings import load_settings
@@ -85,3 +89,62 @@ def test_server_down_is_one_clear_line(tmp_path: Path) -> None:
     assert result.returncode == 1
     assert result.stderr.startswith(f"error: cannot reach the Chroma server at {url}")
     assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr
+
+
+class _TokenGate(http.server.BaseHTTPRequestHandler):
+    """Hosted Chroma's front door in miniature: no valid ``x-chroma-token``, no entry."""
+
+    protocol_version = "HTTP/1.1"
+    upstream = ""
+    token = ""
+    seen: ClassVar[list[str | None]] = []
+
+    def _forward(self) -> None:
+        self.seen.append(self.headers.get("x-chroma-token"))
+        body = self.rfile.read(int(self.headers.get("content-length") or 0))
+        if self.headers.get("x-chroma-token") != self.token:
+            status, content = 401, b'{"error":"Unauthorized","message":"bad token"}'
+        else:
+            reply = httpx.request(
+                self.command,
+                self.upstream + self.path,
+                content=body,
+                headers={"content-type": self.headers.get("content-type", "application/json")},
+            )
+            status, content = reply.status_code, reply.content
+        self.send_response(status)
+        self.send_header("content-type", "application/json")
+        self.send_header("content-length", str(len(content)))
+        self.end_headers()
+        self.wfile.write(content)
+
+    do_GET = do_POST = do_PUT = do_DELETE = _forward
+
+    def log_message(self, *args: object) -> None:  # quiet
+        pass
+
+
+def test_a_token_protected_server_gets_the_configured_token(
+    chroma_server: str, tmp_path: Path
+) -> None:
+    """``SCHOLAR_CHAT_CHROMA_TOKEN`` reaches the server on every request, as hosted Chroma needs."""
+    _TokenGate.upstream, _TokenGate.token = chroma_server, "chroma-secret-7"
+    gate = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _TokenGate)
+    threading.Thread(target=gate.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{gate.server_port}"
+    try:
+        client = ["--chroma-url", url, "--store", tmp_path]
+        env = {
+            "SCHOLAR_CHAT_CHROMA_TOKEN": "chroma-secret-7",
+            "SCHOLAR_CHAT_COLLECTION_NAME": "gated",
+        }
+        result = run(*client, "ingest", DEFAULT, "--json", env=env)
+        assert result.returncode == 0, result.stderr
+        assert json.loads(result.stdout)["added"] == 24
+        assert _TokenGate.seen and set(_TokenGate.seen) == {"chroma-secret-7"}
+
+        refused = run(*client, "stats", env={**env, "SCHOLAR_CHAT_CHROMA_TOKEN": "wrong"})
+        assert refused.returncode == 1 and refused.stderr.startswith("error: ")
+        assert len(refused.stderr.strip().splitlines()) == 1 and "wrong" not in refused.stderr
+    finally:
+        gate.shutdown()
