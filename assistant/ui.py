@@ -441,6 +441,11 @@ def _collection_error(exc: CollectionError) -> str:
     return f"{where}: {exc.problem}"
 
 
+def _user_message(exc: Exception) -> str:
+    """A problem the user can fix, as one line (a bad file named as the user knows it)."""
+    return one_line(_collection_error(exc) if isinstance(exc, CollectionError) else str(exc))
+
+
 def build_app(settings: Settings, store: PaperStore | None = None) -> gr.Blocks:
     """The chat page. ``store`` defaults to the one ``settings`` names (opened now)."""
     library = Library(settings, store)
@@ -515,8 +520,7 @@ def build_app(settings: Settings, store: PaperStore | None = None) -> gr.Blocks:
                 sources = render_sources(library.sources(answer, assistant))
                 yield gr.skip(), chat, [*(answers or []), answer], sources
         except USER_ERRORS as exc:
-            message = _collection_error(exc) if isinstance(exc, CollectionError) else str(exc)
-            chat[-1] = {"role": "assistant", "content": format_error(one_line(message))}
+            chat[-1] = {"role": "assistant", "content": format_error(_user_message(exc))}
             yield gr.skip(), chat, gr.skip(), gr.skip()
         except Exception as exc:
             log.exception("the chat page failed to answer")
@@ -552,8 +556,7 @@ def build_app(settings: Settings, store: PaperStore | None = None) -> gr.Blocks:
                 else:
                     yield format_answer(answer, assistant.backend_label), [*(answers or []), answer]
         except USER_ERRORS as exc:
-            problem = _collection_error(exc) if isinstance(exc, CollectionError) else str(exc)
-            raise gr.Error(one_line(problem), print_exception=False) from None
+            raise gr.Error(_user_message(exc), print_exception=False) from None
         except Exception as exc:
             log.exception("the chat endpoint failed to answer")
             raise gr.Error(f"unexpected failure: {one_line(exc)}", print_exception=False) from None
@@ -592,8 +595,7 @@ def build_app(settings: Settings, store: PaperStore | None = None) -> gr.Blocks:
             status = collection_status()
             yield (note + status[0], *status[1:])
         except USER_ERRORS as exc:
-            message = _collection_error(exc) if isinstance(exc, CollectionError) else str(exc)
-            yield f"**Error:** {md_text(one_line(message))}", gr.skip(), gr.skip(), gr.skip()
+            yield f"**Error:** {md_text(_user_message(exc))}", gr.skip(), gr.skip(), gr.skip()
 
     def upload(path: str | None, progress: gr.Progress = gr.Progress()) -> str:  # noqa: B008
         """Ingest an uploaded collection (.md or .jsonl); a bad or too big file changes nothing."""

@@ -59,6 +59,7 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 from gradio_client import Client
 
 from assistant.collection import parse_collection
+from assistant.llm import one_line
 from assistant.settings import DEFAULT_COLLECTION
 
 REPO = Path(__file__).resolve().parent.parent
@@ -323,10 +324,6 @@ def converse(
             with suppress(Exception):
                 client.close()
     return outcome
-
-
-def one_line(value: object) -> str:
-    return " ".join(str(value).split())[:300]
 
 
 def percentile(values: Sequence[float], q: float) -> float:
