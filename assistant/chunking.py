@@ -1,6 +1,7 @@
 """Turn a paper into chunks: title + sentence-packed abstract, with overlap.
 
-Most abstracts fit in one chunk; a long one is split on sentence boundaries and every
+An abstract is split on sentence boundaries into chunks of a few sentences (the dense
+model matches a question to a short passage better than to a whole abstract), and every
 chunk repeats the title, so each chunk can be retrieved and cited on its own.
 """
 
@@ -8,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from assistant.collection import Paper
@@ -32,6 +34,17 @@ def split_sentences(text: str) -> list[str]:
     """Sentences of an abstract, whitespace-normalised."""
     text = " ".join(text.split())
     return [s for s in _SENTENCE_END.split(text) if s]
+
+
+def join_bodies(bodies: Sequence[str]) -> str:
+    """An abstract rebuilt from its chunk bodies in order, repeated sentences shown once."""
+    sentences: list[str] = []
+    for body in bodies:
+        more = split_sentences(body)
+        shared = range(min(len(sentences), len(more)), 0, -1)
+        overlap = next((k for k in shared if sentences[-k:] == more[:k]), 0)
+        sentences += more[overlap:]
+    return " ".join(sentences)
 
 
 def _pack(sentences: list[str], max_chars: int, overlap: int) -> list[list[str]]:

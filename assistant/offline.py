@@ -1,7 +1,7 @@
 """The offline answerer: grounded, extractive answers with no language model.
 
-Each retrieved paper is judged on its own abstract with two calibrated signals: the
-cosine similarity of its best chunk to the topic, and the IDF-weighted share of the
+Each retrieved paper is judged on its own abstract with calibrated signals: the cosine
+similarity of the whole paper to the topic, and the IDF-weighted share of the
 topic's words that occur in the paper. Only judged-relevant papers are cited, each
 with the abstract sentences that best support the answer; when none is relevant the
 answer says so and cites nothing. Text is written with source keys (``[S1]``) that
@@ -125,7 +125,7 @@ class OfflineAnswerer:
     def judge(self, topic: str, hits: list[PaperHit]) -> list[Judgement]:
         """Judge each paper on its own abstract with three calibrated signals.
 
-        ``similarity``: cosine of its best chunk to the topic. ``lexical``: IDF-weighted
+        ``similarity``: cosine of the whole paper to the topic. ``lexical``: IDF-weighted
         share of the topic's words anywhere in title and abstract. ``together``: the
         same share within one sentence (or the title), which tells a paper about the
         topic from one that uses its words apart. A topic with alternatives ("Mamba and

@@ -21,6 +21,7 @@ from langchain_core.documents import Document
 from langchain_core.retrievers import BaseRetriever
 from pydantic import ConfigDict
 
+from assistant.chunking import join_bodies
 from assistant.keyword_index import SearchFilters
 from assistant.settings import RetrievalSettings
 from assistant.store import PaperStore, StoredChunk
@@ -39,7 +40,7 @@ class PaperHit:
     scholar: str
     truncated: bool
     score: float
-    similarity: float
+    similarity: float  # of the whole paper to the question (``whole_paper_similarity``)
     chunks: tuple[StoredChunk, ...]
 
     @property
@@ -48,9 +49,9 @@ class PaperHit:
 
     @property
     def abstract(self) -> str:
-        """The abstract as stored, rebuilt from the chunks (title line dropped)."""
+        """The abstract rebuilt from its chunks (title lines and repeated sentences dropped)."""
         ordered = sorted(self.chunks, key=lambda c: c.metadata["chunk"])
-        return " ".join(c.text.split("\n", 1)[-1] for c in ordered)
+        return join_bodies([c.text.split("\n", 1)[-1] for c in ordered])
 
     def to_document(self) -> Document:
         return Document(
@@ -67,6 +68,18 @@ class PaperHit:
                 "similarity": self.similarity,
             },
         )
+
+
+def whole_paper_similarity(chunks: Iterable[StoredChunk], query_vector: list[float]) -> float:
+    """Cosine of the question to the paper as a whole: the mean of its chunk vectors.
+
+    Ranking uses each paper's best short chunk; deciding whether a paper is about a
+    topic (the answerer's thresholds) uses the whole paper, so one passing sentence
+    does not make a paper relevant.
+    """
+    total = np.sum([c.vector for c in chunks], axis=0)
+    norm = float(np.linalg.norm(total))
+    return float(total @ np.asarray(query_vector, dtype=np.float32)) / norm if norm else 0.0
 
 
 def paper_scores(chunk_scores: Iterable[tuple[str, str, float]]) -> dict[str, float]:
@@ -122,7 +135,7 @@ class HybridRetriever(BaseRetriever):
         if self.mode in ("hybrid", "bm25"):
             self.store.sync_keywords()
             bm25 = self.store.keywords.search(query, n, filters, self.settings.title_weight)
-            runs.append((paper_scores(bm25), self.settings.bm25_weight))
+            runs.append((bm25, self.settings.bm25_weight))
         fused = z_score_fusion(runs)
         top = sorted(fused, key=fused.__getitem__, reverse=True)[:k]
         return self._hits(top, fused, query_vector)
@@ -154,7 +167,7 @@ class HybridRetriever(BaseRetriever):
                     scholar=meta["scholar"],
                     truncated=bool(meta["truncated"]),
                     score=scores[paper_id],
-                    similarity=max(c.similarity for c in chunks),
+                    similarity=whole_paper_similarity(chunks, query_vector),
                     chunks=tuple(chunks),
                 )
             )

@@ -25,9 +25,9 @@ import numpy as np
 from chromadb.config import Settings as ChromaClientSettings
 from langchain_chroma import Chroma
 
-from assistant.chunking import Chunk
+from assistant.chunking import Chunk, join_bodies
 from assistant.embeddings import EmbeddingModelMissing, MiniLMEmbeddings, shared_embeddings
-from assistant.keyword_index import KeywordChunk, KeywordIndex, SearchFilters
+from assistant.keyword_index import KeywordIndex, KeywordPaper, SearchFilters
 from assistant.settings import Settings
 
 PAGE = 5000
@@ -59,7 +59,8 @@ class StoredChunk:
     chunk_id: str
     text: str
     metadata: dict[str, Any]
-    similarity: float
+    similarity: float  # cosine to the question
+    vector: np.ndarray
 
 
 def _chroma_headers(settings: Settings) -> dict[str, str]:
@@ -239,18 +240,11 @@ class PaperStore:
         self.keywords.remove_papers(stale)
         missing = [pid for pid, p in stored.items() if indexed.get(pid) != p.content_hash]
         for start in range(0, len(missing), 500):
-            ids = missing[start : start + 500]
             page = self.collection.get(
-                where={"paper_id": {"$in": ids}}, include=["documents", "metadatas"]
+                where={"paper_id": {"$in": missing[start : start + 500]}},
+                include=["documents", "metadatas"],
             )
-            chunks = [
-                KeywordChunk(cid, m["paper_id"], text, m.get("year"), m["scholar"])
-                for cid, text, m in zip(
-                    page["ids"], page["documents"], page["metadatas"], strict=True
-                )
-            ]
-            hashes = {pid: stored[pid].content_hash for pid in ids}
-            self.keywords.replace_papers(hashes, chunks)
+            self.keywords.replace_papers(_keyword_papers(page["documents"], page["metadatas"]))
         self.keywords.set_state(GENERATION, generation)
 
     # ---- reads ----------------------------------------------------------------------
@@ -277,13 +271,42 @@ class PaperStore:
             where={"paper_id": {"$in": paper_ids}},
             include=["documents", "metadatas", "embeddings"],
         )
-        similarities = np.asarray(page["embeddings"]) @ np.asarray(query_vector)
+        vectors = np.asarray(page["embeddings"], dtype=np.float32)
+        similarities = vectors @ np.asarray(query_vector, dtype=np.float32)
         return [
-            StoredChunk(cid, text, meta, float(sim))
-            for cid, text, meta, sim in zip(
-                page["ids"], page["documents"], page["metadatas"], similarities, strict=True
+            StoredChunk(cid, text, meta, float(sim), vector)
+            for cid, text, meta, sim, vector in zip(
+                page["ids"],
+                page["documents"],
+                page["metadatas"],
+                similarities,
+                vectors,
+                strict=True,
             )
         ]
+
+
+def _keyword_papers(texts: list[str], metadatas: list[dict[str, Any]]) -> list[KeywordPaper]:
+    """Whole papers for the BM25 index, rebuilt from their chunks."""
+    chunks: dict[str, list[tuple[int, str, dict[str, Any]]]] = {}
+    for text, meta in zip(texts, metadatas, strict=True):
+        chunks.setdefault(meta["paper_id"], []).append((meta["chunk"], text, meta))
+    papers = []
+    for paper_id, parts in chunks.items():
+        parts.sort(key=lambda part: part[0])
+        meta = parts[0][2]
+        abstract = join_bodies([text.split("\n", 1)[-1] for _, text, _ in parts])
+        papers.append(
+            KeywordPaper(
+                paper_id,
+                meta["content_hash"],
+                meta["title"],
+                abstract,
+                meta.get("year"),
+                meta["scholar"],
+            )
+        )
+    return papers
 
 
 def open_store(settings: Settings, for_writing: bool = False) -> PaperStore:

@@ -35,14 +35,12 @@ from urllib.parse import urlsplit
 from pydantic import SecretStr
 
 from assistant.answer import Answer, Assistant
-from assistant.chunking import split_sentences
 from assistant.citations import Citation, sources_block
 from assistant.collection import CollectionError
 from assistant.embeddings import EmbeddingModelMissing
 from assistant.ingest import IngestReport, ingest, parse_all
 from assistant.keyword_index import SearchFilters
 from assistant.llm import BackendError, one_line
-from assistant.retrieval import PaperHit
 from assistant.settings import LLMSettings, Settings
 from assistant.store import PaperStore, StoreError, open_store
 
@@ -152,17 +150,6 @@ def format_error(message: str) -> str:
         f"**Error:** {md_text(message)}\n\n*Nothing was answered and no other backend was "
         "tried: choose another backend or fix its settings, then ask again.*"
     )
-
-
-def whole_abstract(hit: PaperHit) -> str:
-    """The abstract from its chunks, with the sentences chunks repeat shown once."""
-    sentences: list[str] = []
-    for chunk in sorted(hit.chunks, key=lambda c: c.metadata["chunk"]):
-        more = split_sentences(chunk.text.split("\n", 1)[-1])
-        shared = range(min(len(sentences), len(more)), 0, -1)
-        overlap = next((k for k in shared if sentences[-k:] == more[:k]), 0)
-        sentences += more[overlap:]
-    return " ".join(sentences)
 
 
 def mark_sentences(abstract: str, sentences: Sequence[str]) -> str:
@@ -407,7 +394,7 @@ class Library:
         return [
             SourceView(
                 c,
-                whole_abstract(hits[c.paper_id]),
+                hits[c.paper_id].abstract,
                 tuple(sentences),
                 hits[c.paper_id].truncated,
             )

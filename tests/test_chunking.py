@@ -7,7 +7,7 @@ import itertools
 
 import pytest
 
-from assistant.chunking import chunk_paper, split_sentences
+from assistant.chunking import chunk_paper, join_bodies, split_sentences
 from assistant.collection import Paper
 from assistant.settings import ChunkSettings
 
@@ -112,10 +112,13 @@ def test_empty_abstract_is_one_title_only_chunk() -> None:
     assert chunk.metadata["n_chunks"] == 1
 
 
-def test_default_collection_sized_abstract_fits_default_settings() -> None:
-    abstract = " ".join(SENTENCES[:12])
-    assert len(abstract) < ChunkSettings().max_chars
-    assert len(chunk_paper(make_paper(abstract), ChunkSettings())) == 1
+def test_typical_abstract_becomes_a_few_short_chunks_by_default() -> None:
+    abstract = " ".join(SENTENCES[:12])  # 941 characters, a typical abstract
+    chunks = chunk_paper(make_paper(abstract), ChunkSettings())
+    assert 2 <= len(chunks) <= 3
+    bodies = [c.text.split("\n", 1)[1] for c in chunks]
+    assert all(len(body) <= ChunkSettings().max_chars for body in bodies)
+    assert join_bodies(bodies) == abstract  # every sentence kept, overlaps once
 
 
 # --- long abstracts -------------------------------------------------------------------------

@@ -101,7 +101,7 @@ def assert_consistent(store: PaperStore, path: Path, settings: Settings) -> None
     generation = (current.metadata or {}).get(GENERATION)
     assert generation and store.keywords.get_state(GENERATION) == generation
     assert store.keywords.paper_hashes() == {p: s.content_hash for p, s in manifest.items()}
-    assert store.keywords.count_chunks() == len(ids)
+    assert store.keywords.count_papers() == len(manifest)
 
 
 class ChromaServer:

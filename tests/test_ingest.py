@@ -24,7 +24,7 @@ def _consistent(store: PaperStore) -> None:
     manifest = store.manifest()
     assert all(p.complete for p in manifest.values())
     store.sync_keywords()
-    assert store.keywords.count_chunks() == store.count_chunks()
+    assert store.keywords.count_papers() == len(manifest)
     assert set(store.keywords.paper_hashes()) == set(manifest)
 
 
@@ -131,7 +131,7 @@ def test_keyword_index_catches_up_from_the_vector_store(
     for suffix in ("-wal", "-shm"):
         Path(str(store.keywords.path) + suffix).unlink(missing_ok=True)
     fresh = open_store(settings)
-    assert fresh.keywords.count_chunks() == 0
+    assert fresh.keywords.count_papers() == 0
     fresh.sync_keywords(force=True)
     _consistent(fresh)
     assert fresh.keywords.search("federated", 50)

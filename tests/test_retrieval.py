@@ -1,10 +1,17 @@
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from assistant.keyword_index import SearchFilters
-from assistant.retrieval import HybridRetriever, paper_scores, z_score_fusion
-from assistant.store import PaperStore
+from assistant.retrieval import (
+    HybridRetriever,
+    PaperHit,
+    paper_scores,
+    whole_paper_similarity,
+    z_score_fusion,
+)
+from assistant.store import PaperStore, StoredChunk
 from tests.conftest import FEDERATED_TITLES
 
 
@@ -62,3 +69,30 @@ def test_browse_lists_every_paper_in_scope(default_store: PaperStore) -> None:
     retriever = HybridRetriever(store=default_store, settings=default_store.settings.retrieval)
     hits = retriever.browse(SearchFilters(2024, 2024), limit=50)
     assert len(hits) == 4 and all(h.year == 2024 for h in hits)
+
+
+def test_paper_abstract_shows_overlapping_sentences_once() -> None:
+    meta = {"paper_id": "p", "chunk": 0}
+    chunks = (
+        StoredChunk(
+            "c1", "T\nOne sentence here. Two sentence here.", {**meta, "chunk": 0}, 0.0, np.ones(2)
+        ),
+        StoredChunk(
+            "c2",
+            "T\nTwo sentence here. Three sentence here.",
+            {**meta, "chunk": 1},
+            0.0,
+            np.ones(2),
+        ),
+    )
+    hit = PaperHit("p", "T", 2024, None, "S", False, 0.0, 0.0, chunks)
+    assert hit.abstract == "One sentence here. Two sentence here. Three sentence here."
+
+
+def test_whole_paper_similarity_is_cosine_to_the_mean_chunk_vector() -> None:
+    """One passing on-topic chunk does not make the paper as similar as that chunk."""
+    on, off = np.array([1.0, 0.0]), np.array([0.0, 1.0])
+    chunks = [StoredChunk(f"c{i}", "T\nx", {}, 0.0, v) for i, v in enumerate([on, off, off])]
+    assert whole_paper_similarity(chunks, [1.0, 0.0]) == pytest.approx(1 / np.sqrt(5))
+    assert whole_paper_similarity(chunks[:1], [1.0, 0.0]) == pytest.approx(1.0)
+    assert whole_paper_similarity(chunks, [0.0, 0.0]) == 0.0

@@ -30,9 +30,8 @@ from assistant.answer import Answer
 from assistant.citations import Citation
 from assistant.collection import parse_collection
 from assistant.keyword_index import SearchFilters
-from assistant.retrieval import PaperHit
 from assistant.settings import DEFAULT_COLLECTION, load_settings
-from assistant.store import PaperStore, StoredChunk
+from assistant.store import PaperStore
 from tests.conftest import FEDERATED_TITLES, free_port, open_store
 
 # Gradio's queue statistics use pandas options that pandas 3 deprecates: not ours to fix.
@@ -362,16 +361,6 @@ def test_sources_panel_escapes_and_marks() -> None:
     assert "<mark>The supporting sentence is here.</mark>" in panel
     assert panel.count("abstract cut short in the collection") == 1  # the truncated one
     assert "supporting: <mark>Not in the abstract.</mark>" in panel
-
-
-def test_whole_abstract_shows_overlapping_sentences_once() -> None:
-    meta = {"paper_id": "p", "chunk": 0}
-    chunks = (
-        StoredChunk("c1", "T\nOne sentence here. Two sentence here.", {**meta, "chunk": 0}, 0.0),
-        StoredChunk("c2", "T\nTwo sentence here. Three sentence here.", {**meta, "chunk": 1}, 0.0),
-    )
-    hit = PaperHit("p", "T", 2024, None, "S", False, 0.0, 0.0, chunks)
-    assert ui.whole_abstract(hit) == "One sentence here. Two sentence here. Three sentence here."
 
 
 def test_bibtex_escapes_braces_and_dedupes() -> None:
