@@ -54,6 +54,15 @@ def content_sentences(hit: PaperHit) -> list[str]:
     return [s for s in split_sentences(hit.abstract) if not _INSTRUCTION.search(s)]
 
 
+def quote(sentences: list[str]) -> str:
+    """Collection text (sentences, a title) in an answer: its brackets become parentheses.
+
+    In an answer, square brackets hold citation keys: an abstract's "[13]" would be
+    read as a key and dropped (and "w[1]-hard" changed to "w-hard").
+    """
+    return " ".join(sentences).replace("[", "(").replace("]", ")")
+
+
 _HOW_MANY = re.compile(r"\bhow (many|much|large|big|fast|long)\b|\bnumber of\b|\bpercent", re.I)
 _DIGIT = re.compile(r"\d")
 GROUP_SIMILARITY = 0.35
@@ -213,12 +222,12 @@ class OfflineAnswerer:
         evidence = self.evidence(parsed.topic, hits, per_paper=2 if parsed.kind == "fact" else 1)
         if parsed.kind == "fact":
             for key, hit, sentences in zip(keys, hits, evidence, strict=True):
-                yield f"{' '.join(sentences)} [{key}]{_cut_note(hit, sentences)}\n"
+                yield f"{quote(sentences)} [{key}]{_cut_note(hit, sentences)}\n"
             return
         yield heading(parsed, len(hits)) + "\n\n"
         for n, (key, hit, sentences) in enumerate(zip(keys, hits, evidence, strict=True), 1):
-            quote = " ".join(sentences)
-            yield f"{n}. {hit.title}{_year(hit)}: {quote} [{key}]{_cut_note(hit, sentences)}\n"
+            title, text = quote([hit.title]), quote(sentences)
+            yield f"{n}. {title}{_year(hit)}: {text} [{key}]{_cut_note(hit, sentences)}\n"
 
     def _summary(self, parsed: ParsedQuery, keys: list[str], hits: list[PaperHit]) -> Iterator[str]:
         """Extractive summary: a paragraph per sub-theme, two sentences from each paper."""
@@ -226,8 +235,7 @@ class OfflineAnswerer:
         evidence = self.evidence(parsed.topic, hits, per_paper=2, contribution=0.3)
         for group in self._groups(parsed.topic, hits):
             sentences = [
-                f"{' '.join(evidence[i])} [{keys[i]}]{_cut_note(hits[i], evidence[i])}"
-                for i in group
+                f"{quote(evidence[i])} [{keys[i]}]{_cut_note(hits[i], evidence[i])}" for i in group
             ]
             yield " ".join(sentences) + "\n\n"
 

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from assistant.offline import heading
+from assistant.citations import CitationResolver
+from assistant.offline import heading, quote
 from assistant.query import parse_query
+from assistant.retrieval import PaperHit
 
 
 @pytest.mark.parametrize(
@@ -19,3 +21,16 @@ from assistant.query import parse_query
 )
 def test_heading_agrees_with_the_number_of_papers(question: str, count: int, expected: str) -> None:
     assert expected in heading(parse_query(question), count)
+
+
+def test_quoted_reference_marks_are_not_read_as_citation_keys() -> None:
+    """An abstract's own "[13]" or a "[Re]" title must survive the citation resolver."""
+    hit = PaperHit("p", "T", 2024, None, "S", False, 0.0, 0.0, ())
+    resolver = CitationResolver({"S1": hit})
+    text = quote(["Tracking allows reconstruction [13], [22, 36].", "It is w[1]-hard."])
+    answer = resolver.feed(f"{quote(['[Re] A title'])}: {text} [S1]") + resolver.flush()
+    assert (
+        answer
+        == "(Re) A title: Tracking allows reconstruction (13), (22, 36). It is w(1)-hard. [1]"
+    )
+    assert resolver.dropped == 0 and resolver.cited == [hit]
