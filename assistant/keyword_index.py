@@ -225,14 +225,22 @@ class KeywordIndex:
         limit: int,
         filters: SearchFilters | None = None,
         title_weight: float = 1.0,
+        max_df: float = 1.0,
     ) -> dict[str, float]:
         """``{paper_id: bm25}`` of the best ``limit`` papers; higher bm25 is better.
 
         A title term counts ``title_weight`` times a body term (BM25F-style column weight).
+        Query words held by more than ``max_df`` of the papers are left out (the rarest
+        word is always kept): FTS5 scores every paper matching any word, so a common word
+        costs time while adding little to the ranking (benchmarks/README.md).
         """
         terms = query_terms(query)
         if not terms:
             return {}
+        if max_df < 1.0:
+            counts = self.doc_counts(terms)
+            limit_count = max_df * self.count_papers()
+            terms = [t for t in terms if counts[t] <= limit_count] or [min(terms, key=counts.get)]
         match = " OR ".join('"' + t.replace('"', '""') + '"' for t in terms)
         where, params = _filter_sql(filters)
         bm25 = f"bm25(paper_text, {float(title_weight)}, 1.0)"
@@ -261,9 +269,8 @@ class KeywordIndex:
     def count_papers(self) -> int:
         return self._db.execute("SELECT count(*) FROM papers").fetchone()[0]
 
-    def idf(self, terms: list[str]) -> dict[str, float]:
-        """BM25's smoothed inverse document frequency of each term (over papers)."""
-        total = max(self.count_papers(), 1)
+    def doc_counts(self, terms: list[str]) -> dict[str, int]:
+        """How many papers hold each term (as its Porter stem)."""
         stemmed = {term: stem(term) for term in terms}
         marks = ",".join("?" * len(stemmed))
         counts = dict(
@@ -272,9 +279,14 @@ class KeywordIndex:
                 list(stemmed.values()),
             )
         )
+        return {term: counts.get(s, 0) for term, s in stemmed.items()}
+
+    def idf(self, terms: list[str]) -> dict[str, float]:
+        """BM25's smoothed inverse document frequency of each term (over papers)."""
+        total = max(self.count_papers(), 1)
         return {
-            term: math.log((total - counts.get(s, 0) + 0.5) / (counts.get(s, 0) + 0.5) + 1)
-            for term, s in stemmed.items()
+            term: math.log((total - n + 0.5) / (n + 0.5) + 1)
+            for term, n in self.doc_counts(terms).items()
         }
 
 

@@ -134,7 +134,9 @@ class HybridRetriever(BaseRetriever):
             runs.append((paper_scores(dense), self.settings.dense_weight))
         if self.mode in ("hybrid", "bm25"):
             self.store.sync_keywords()
-            bm25 = self.store.keywords.search(query, n, filters, self.settings.title_weight)
+            bm25 = self.store.keywords.search(
+                query, n, filters, self.settings.title_weight, self.settings.bm25_max_df
+            )
             runs.append((bm25, self.settings.bm25_weight))
         fused = z_score_fusion(runs)
         top = sorted(fused, key=fused.__getitem__, reverse=True)[:k]

@@ -59,3 +59,15 @@ def test_paper_rebuilt_from_chunks_counts_each_sentence_once(tmp_path: Path) -> 
     index = KeywordIndex(tmp_path / "keywords.sqlite")
     index.replace_papers([rebuilt])
     assert list(index.search("topic11", 10)) == ["p1"]
+
+
+def test_common_query_words_are_left_out_but_never_all(index: KeywordIndex) -> None:
+    """ "federated" is in 2 of 3 papers: over a 0.5 share it is left out; alone it stays."""
+    assert list(index.search("federated protein", 10, max_df=0.5)) == ["c"]
+    assert set(index.search("federated protein", 10, max_df=1.0)) == {"a", "b", "c"}
+    assert set(index.search("federated", 10, max_df=0.1)) == {"a", "b"}
+    assert index.doc_counts(["federated", "proteins", "absent"]) == {
+        "federated": 2,
+        "proteins": 1,
+        "absent": 0,
+    }
