@@ -36,11 +36,12 @@ def split_sentences(text: str) -> list[str]:
     return [s for s in _SENTENCE_END.split(text) if s]
 
 
-def join_bodies(bodies: Sequence[str]) -> str:
-    """An abstract rebuilt from its chunk bodies in order, repeated sentences shown once."""
+def abstract_from_chunks(chunk_texts: Sequence[str]) -> str:
+    """An abstract rebuilt from its chunks' texts in order: title lines dropped, the
+    sentences chunks repeat shown once."""
     sentences: list[str] = []
-    for body in bodies:
-        more = split_sentences(body)
+    for text in chunk_texts:
+        more = split_sentences(text.split("\n", 1)[-1])
         shared = range(min(len(sentences), len(more)), 0, -1)
         overlap = next((k for k in shared if sentences[-k:] == more[:k]), 0)
         sentences += more[overlap:]

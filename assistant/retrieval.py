@@ -21,7 +21,7 @@ from langchain_core.documents import Document
 from langchain_core.retrievers import BaseRetriever
 from pydantic import ConfigDict
 
-from assistant.chunking import join_bodies
+from assistant.chunking import abstract_from_chunks
 from assistant.keyword_index import SearchFilters
 from assistant.settings import RetrievalSettings
 from assistant.store import PaperStore, StoredChunk
@@ -51,7 +51,7 @@ class PaperHit:
     def abstract(self) -> str:
         """The abstract rebuilt from its chunks (title lines and repeated sentences dropped)."""
         ordered = sorted(self.chunks, key=lambda c: c.metadata["chunk"])
-        return join_bodies([c.text.split("\n", 1)[-1] for c in ordered])
+        return abstract_from_chunks([c.text for c in ordered])
 
     def to_document(self) -> Document:
         return Document(

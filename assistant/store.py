@@ -25,7 +25,7 @@ import numpy as np
 from chromadb.config import Settings as ChromaClientSettings
 from langchain_chroma import Chroma
 
-from assistant.chunking import Chunk, join_bodies
+from assistant.chunking import Chunk, abstract_from_chunks
 from assistant.embeddings import EmbeddingModelMissing, MiniLMEmbeddings, shared_embeddings
 from assistant.keyword_index import KeywordIndex, KeywordPaper, SearchFilters
 from assistant.settings import Settings
@@ -295,7 +295,7 @@ def _keyword_papers(texts: list[str], metadatas: list[dict[str, Any]]) -> list[K
     for paper_id, parts in chunks.items():
         parts.sort(key=lambda part: part[0])
         meta = parts[0][2]
-        abstract = join_bodies([text.split("\n", 1)[-1] for _, text, _ in parts])
+        abstract = abstract_from_chunks([text for _, text, _ in parts])
         papers.append(
             KeywordPaper(
                 paper_id,

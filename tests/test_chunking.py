@@ -7,7 +7,7 @@ import itertools
 
 import pytest
 
-from assistant.chunking import chunk_paper, join_bodies, split_sentences
+from assistant.chunking import abstract_from_chunks, chunk_paper, split_sentences
 from assistant.collection import Paper
 from assistant.settings import ChunkSettings
 
@@ -118,7 +118,7 @@ def test_typical_abstract_becomes_a_few_short_chunks_by_default() -> None:
     assert 2 <= len(chunks) <= 3
     bodies = [c.text.split("\n", 1)[1] for c in chunks]
     assert all(len(body) <= ChunkSettings().max_chars for body in bodies)
-    assert join_bodies(bodies) == abstract  # every sentence kept, overlaps once
+    assert abstract_from_chunks([c.text for c in chunks]) == abstract  # overlaps once
 
 
 # --- long abstracts -------------------------------------------------------------------------
