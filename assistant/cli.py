@@ -30,7 +30,7 @@ from rich.table import Table
 from assistant.answer import Answer, Assistant
 from assistant.answer_evaluation import EvalSetError, evaluate_answers, load_eval_set
 from assistant.collection import CollectionError
-from assistant.embeddings import EmbeddingModelMissing
+from assistant.embeddings import EmbeddingModelError
 from assistant.evaluation import DEFAULT_METRICS, evaluate_retrieval, load_qrels, load_queries
 from assistant.ingest import IngestReport, ProgressCallback, ingest, parse_all
 from assistant.keyword_index import SearchFilters
@@ -140,7 +140,7 @@ def _user_errors() -> Iterator[None]:
     except (
         CollectionError,
         StoreError,
-        EmbeddingModelMissing,
+        EmbeddingModelError,
         UserError,
         BackendError,
         EvalSetError,

@@ -23,6 +23,12 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_COLLECTION = PROJECT_ROOT / "data" / "papers.md"
 
 
+def user_cache_dir() -> Path:
+    """``$XDG_CACHE_HOME/scholar-chat``, or ``~/.cache/scholar-chat``."""
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "scholar-chat"
+
+
 class ChunkSettings(BaseModel):
     """Sentence-packed chunks of a few sentences each, for the dense retriever.
 
@@ -42,6 +48,16 @@ class EmbeddingSettings(BaseModel):
     batch_size: int = Field(8, ge=1)
     threads: int = Field(0, ge=0, description="onnxruntime intra-op threads; 0 = all cores")
     max_tokens: int = Field(256, ge=16, le=512)
+    # The package's int8 weights are turned back into float32 when onnxruntime loads them.
+    # int8 products (dynamic quantization, per channel) give about 2x the texts/s on 2 cores
+    # at cosine 0.995 to the float32 vectors (benchmarks/README.md has the SciFact rows).
+    int8_compute: bool = Field(
+        True, description="run the model's matrix products in int8 (made once into cache_dir)"
+    )
+    cache_dir: Path = Field(
+        default_factory=user_cache_dir,
+        description="where the int8 build of the embedding model is kept",
+    )
 
 
 class HnswSettings(BaseModel):

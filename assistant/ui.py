@@ -37,7 +37,7 @@ from pydantic import SecretStr
 from assistant.answer import Answer, Assistant
 from assistant.citations import Citation, sources_block
 from assistant.collection import CollectionError
-from assistant.embeddings import EmbeddingModelMissing
+from assistant.embeddings import EmbeddingModelError
 from assistant.ingest import IngestReport, ingest, parse_all
 from assistant.keyword_index import SearchFilters
 from assistant.llm import BackendError, one_line
@@ -60,7 +60,7 @@ EXAMPLES = [
     "Which papers address federated learning?",
     "Summarise the research on federated learning",
 ]
-USER_ERRORS = (BackendError, CollectionError, StoreError, EmbeddingModelMissing, ValueError)
+USER_ERRORS = (BackendError, CollectionError, StoreError, EmbeddingModelError, ValueError)
 MAX_CACHED_BACKENDS = 4
 MB = 1024 * 1024
 NO_SOURCES = "<p class='sc-empty'>The papers cited by the latest answer appear here.</p>"
@@ -844,7 +844,7 @@ def serve_command(
     try:
         store = open_store(settings, for_writing=True)
         serve(settings, host, port, share, store=store)
-    except (StoreError, EmbeddingModelMissing, CollectionError) as exc:
+    except (StoreError, EmbeddingModelError, CollectionError) as exc:
         raise SystemExit(f"error: {one_line(exc)}") from None
     except OSError as exc:  # the port is taken, or the host is not this machine's
         raise SystemExit(f"error: cannot serve on {host}:{port}: {one_line(exc)}") from None
