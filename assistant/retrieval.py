@@ -130,6 +130,7 @@ class HybridRetriever(BaseRetriever):
         runs: list[tuple[dict[str, float], float]] = []
         n = max(self.settings.candidates, k)
         if self.mode in ("hybrid", "dense"):
+            self.store.check_vectors()
             dense = self.store.dense_search(query_vector, n, filters)
             runs.append((paper_scores(dense), self.settings.dense_weight))
         if self.mode in ("hybrid", "bm25"):

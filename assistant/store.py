@@ -26,12 +26,18 @@ from chromadb.config import Settings as ChromaClientSettings
 from langchain_chroma import Chroma
 
 from assistant.chunking import Chunk, abstract_from_chunks
-from assistant.embeddings import EmbeddingModelMissing, MiniLMEmbeddings, shared_embeddings
+from assistant.embeddings import (
+    EmbeddingModelError,
+    MiniLMEmbeddings,
+    shared_embeddings,
+    vector_fingerprint,
+)
 from assistant.keyword_index import KeywordIndex, KeywordPaper, SearchFilters
 from assistant.settings import Settings
 
 PAGE = 5000
 GENERATION = "generation"
+VECTORS = "vectors"  # what made the stored vectors (``embeddings.vector_fingerprint``)
 # Chroma's HTTP client waits forever by default: a stalled server would hang every reader.
 CHROMA_TIMEOUT = httpx.Timeout(30.0, connect=5.0)
 
@@ -203,8 +209,18 @@ class PaperStore:
 
     @_reaching_server
     def begin_write(self) -> None:
-        """Mark the store as changing, so readers re-sync BM25 even if this write dies."""
-        self.collection.modify(metadata={GENERATION: uuid.uuid4().hex})
+        """Mark the store as changing, so readers re-sync BM25 even if this write dies.
+
+        It also records what makes the vectors now; an ingest under new embedding
+        settings re-embeds every paper (their content hashes change), so once it
+        finishes the label is true of every vector.
+        """
+        self.collection.modify(
+            metadata={
+                GENERATION: uuid.uuid4().hex,
+                VECTORS: vector_fingerprint(self.settings.embedding),
+            }
+        )
 
     @_reaching_server
     def write_chunks(self, chunks: list[Chunk], embeddings: np.ndarray) -> None:
@@ -226,10 +242,7 @@ class PaperStore:
     @_reaching_server
     def sync_keywords(self, force: bool = False) -> None:
         """Bring the BM25 index in step with the vector store, touching only what differs."""
-        # Read afresh: another process (a CLI ingest, another client of a Chroma server)
-        # may have written since this collection object was made.
-        current = self.vectors._client.get_collection(self.settings.collection_name)
-        generation = (current.metadata or {}).get(GENERATION, "")
+        generation = self._current_metadata().get(GENERATION, "")
         if not force and generation == self.keywords.get_state(GENERATION):
             return
         stored = {pid: p for pid, p in self.manifest().items() if p.complete}
@@ -248,6 +261,29 @@ class PaperStore:
         self.keywords.set_state(GENERATION, generation)
 
     # ---- reads ----------------------------------------------------------------------
+
+    def _current_metadata(self) -> dict[str, Any]:
+        # Read afresh: another process (a CLI ingest, another client of a Chroma server)
+        # may have written since this collection object was made.
+        current = self.vectors._client.get_collection(self.settings.collection_name)
+        return dict(current.metadata or {})
+
+    @_reaching_server
+    def check_vectors(self) -> None:
+        """Refuse to compare a question's vector with vectors other settings made.
+
+        A different model, arithmetic or input length gives vectors that look valid but
+        rank worse; the fix is one ingest, which re-embeds every paper.
+        """
+        made_by = self._current_metadata().get(VECTORS)
+        wanted = vector_fingerprint(self.settings.embedding)
+        if made_by != wanted and self.count_chunks():
+            where = self.settings.chroma_url or self.settings.store
+            raise StoreError(
+                f"{where}: its vectors were made by {made_by or 'an earlier version'}, "
+                f"the settings embed with {wanted}; run `scholar-chat ingest` to re-embed "
+                "(or change the embedding settings back)"
+            )
 
     @_reaching_server
     def dense_search(
@@ -319,7 +355,7 @@ def open_store(settings: Settings, for_writing: bool = False) -> PaperStore:
             raise StoreError(f"{settings.store}: the store directory is not writable")
     try:
         return PaperStore(settings, shared_embeddings(settings.embedding))
-    except (StoreError, EmbeddingModelMissing):
+    except (StoreError, EmbeddingModelError):
         raise
     except Exception as exc:
         where = settings.chroma_url or settings.store

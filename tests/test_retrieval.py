@@ -3,6 +3,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from assistant.ingest import ingest, parse_all
 from assistant.keyword_index import SearchFilters
 from assistant.retrieval import (
     HybridRetriever,
@@ -11,8 +12,9 @@ from assistant.retrieval import (
     whole_paper_similarity,
     z_score_fusion,
 )
-from assistant.store import PaperStore, StoredChunk
-from tests.conftest import FEDERATED_TITLES
+from assistant.settings import DEFAULT_COLLECTION, Settings
+from assistant.store import PaperStore, StoredChunk, StoreError
+from tests.conftest import FEDERATED_TITLES, open_store
 
 
 def test_z_score_fusion_by_hand() -> None:
@@ -96,3 +98,19 @@ def test_whole_paper_similarity_is_cosine_to_the_mean_chunk_vector() -> None:
     assert whole_paper_similarity(chunks, [1.0, 0.0]) == pytest.approx(1 / np.sqrt(5))
     assert whole_paper_similarity(chunks[:1], [1.0, 0.0]) == pytest.approx(1.0)
     assert whole_paper_similarity(chunks, [0.0, 0.0]) == 0.0
+
+
+def test_vectors_made_by_other_settings_are_refused(settings: Settings) -> None:
+    float32 = settings.model_copy(
+        update={"embedding": settings.embedding.model_copy(update={"int8_compute": False})}
+    )
+    ingest(parse_all([DEFAULT_COLLECTION]), open_store(float32), float32)
+    assert HybridRetriever(store=open_store(float32), settings=float32.retrieval).search("mamba")
+
+    retriever = HybridRetriever(store=open_store(settings), settings=settings.retrieval)
+    with pytest.raises(StoreError, match=r"vectors were made by .*run `scholar-chat ingest`"):
+        retriever.search("mamba")
+
+    report = ingest(parse_all([DEFAULT_COLLECTION]), retriever.store, settings)
+    assert report.updated == report.papers  # every paper re-embedded
+    assert retriever.search("mamba")
