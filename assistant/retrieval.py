@@ -129,12 +129,11 @@ class HybridRetriever(BaseRetriever):
         query_vector = self.store.embeddings.embed_query(query)
         runs: list[tuple[dict[str, float], float]] = []
         n = max(self.settings.candidates, k)
+        self.store.begin_read()
         if self.mode in ("hybrid", "dense"):
-            self.store.check_vectors()
             dense = self.store.dense_search(query_vector, n, filters)
             runs.append((paper_scores(dense), self.settings.dense_weight))
         if self.mode in ("hybrid", "bm25"):
-            self.store.sync_keywords()
             bm25 = self.store.keywords.search(
                 query, n, filters, self.settings.title_weight, self.settings.bm25_max_df
             )
@@ -145,7 +144,7 @@ class HybridRetriever(BaseRetriever):
 
     def browse(self, filters: SearchFilters | None, limit: int) -> list[PaperHit]:
         """Every paper within the filters (no topic), newest first."""
-        self.store.sync_keywords()
+        self.store.begin_read()
         paper_ids = self.store.keywords.papers(filters, limit)
         zero = [0.0] * self.store.embeddings.dimension
         return self._hits(paper_ids, dict.fromkeys(paper_ids, 0.0), zero)

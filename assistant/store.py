@@ -242,7 +242,9 @@ class PaperStore:
     @_reaching_server
     def sync_keywords(self, force: bool = False) -> None:
         """Bring the BM25 index in step with the vector store, touching only what differs."""
-        generation = self._current_metadata().get(GENERATION, "")
+        self._sync_keywords(self._current_metadata().get(GENERATION, ""), force)
+
+    def _sync_keywords(self, generation: str, force: bool = False) -> None:
         if not force and generation == self.keywords.get_state(GENERATION):
             return
         stored = {pid: p for pid, p in self.manifest().items() if p.complete}
@@ -269,13 +271,16 @@ class PaperStore:
         return dict(current.metadata or {})
 
     @_reaching_server
-    def check_vectors(self) -> None:
-        """Refuse to compare a question's vector with vectors other settings made.
+    def begin_read(self) -> None:
+        """Before a search: check the stored vectors suit the question's, sync BM25.
 
-        A different model, arithmetic or input length gives vectors that look valid but
-        rank worse; the fix is one ingest, which re-embeds every paper.
+        Refuses vectors that other embedding settings made: a different model,
+        arithmetic or input length gives vectors that look valid but rank worse; the fix
+        is one ingest, which re-embeds every paper. One read of the collection's metadata
+        serves both checks (one round trip to a Chroma server).
         """
-        made_by = self._current_metadata().get(VECTORS)
+        metadata = self._current_metadata()
+        made_by = metadata.get(VECTORS)
         wanted = vector_fingerprint(self.settings.embedding)
         if made_by != wanted and self.count_chunks():
             where = self.settings.chroma_url or self.settings.store
@@ -284,6 +289,7 @@ class PaperStore:
                 f"the settings embed with {wanted}; run `scholar-chat ingest` to re-embed "
                 "(or change the embedding settings back)"
             )
+        self._sync_keywords(metadata.get(GENERATION, ""))
 
     @_reaching_server
     def dense_search(
