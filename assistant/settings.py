@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -21,6 +21,9 @@ from pydantic_settings import (
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_COLLECTION = PROJECT_ROOT / "data" / "papers.md"
+
+UserPath = Annotated[Path, AfterValidator(Path.expanduser)]
+"""A path from a file, the environment or a flag: ``~`` means the home directory."""
 
 
 def user_cache_dir() -> Path:
@@ -54,7 +57,7 @@ class EmbeddingSettings(BaseModel):
     int8_compute: bool = Field(
         True, description="run the model's matrix products in int8 (made once into cache_dir)"
     )
-    cache_dir: Path = Field(
+    cache_dir: UserPath = Field(
         default_factory=user_cache_dir,
         description="where the int8 build of the embedding model is kept",
     )
@@ -115,7 +118,7 @@ class LLMSettings(BaseModel):
     model: str | None = None
     base_url: str | None = None
     api_key: SecretStr | None = None
-    model_path: Path | None = None
+    model_path: UserPath | None = None
     timeout_s: float = 30.0
     max_retries: int = 1
     max_tokens: int = 512
@@ -140,21 +143,21 @@ class Settings(BaseSettings):
         frozen=True,
     )
 
-    store: Path = Field(Path("vectorstore"), description="embedded Chroma directory")
+    store: UserPath = Field(Path("vectorstore"), description="embedded Chroma directory")
     chroma_url: str | None = Field(None, description="http(s)://host:port of a Chroma server")
     chroma_token: SecretStr | None = Field(None, description="API key of a hosted Chroma")
     chroma_tenant: str = "default_tenant"
     chroma_database: str = "default_database"
     collection_name: str = "papers"
-    default_collection: Path = DEFAULT_COLLECTION
+    default_collection: UserPath = DEFAULT_COLLECTION
     write_batch_chunks: int = Field(256, ge=1, description="chunks per store write")
-    chunking: ChunkSettings = ChunkSettings()
-    embedding: EmbeddingSettings = EmbeddingSettings()
-    hnsw: HnswSettings = HnswSettings()
-    retrieval: RetrievalSettings = RetrievalSettings()
-    answer: AnswerSettings = AnswerSettings()
-    llm: LLMSettings = LLMSettings()
-    ui: UISettings = UISettings()
+    chunking: ChunkSettings = Field(default_factory=ChunkSettings)
+    embedding: EmbeddingSettings = Field(default_factory=EmbeddingSettings)
+    hnsw: HnswSettings = Field(default_factory=HnswSettings)
+    retrieval: RetrievalSettings = Field(default_factory=RetrievalSettings)
+    answer: AnswerSettings = Field(default_factory=AnswerSettings)
+    llm: LLMSettings = Field(default_factory=LLMSettings)
+    ui: UISettings = Field(default_factory=UISettings)
 
     @classmethod
     def settings_customise_sources(

@@ -44,3 +44,17 @@ def test_invalid_value_is_rejected(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SCHOLAR_CHAT_RETRIEVAL__K", "0")
     with pytest.raises(ValueError, match="k"):
         load_settings()
+
+
+def test_paths_expand_the_home_directory(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SCHOLAR_CHAT_EMBEDDING__CACHE_DIR", "~/model-cache")
+    settings = load_settings(store="~/papers-store")
+    assert settings.embedding.cache_dir == Path.home() / "model-cache"
+    assert settings.store == Path.home() / "papers-store"
+
+
+def test_int8_cache_defaults_to_the_user_cache(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", "/somewhere/cache")
+    assert load_settings().embedding.cache_dir == Path("/somewhere/cache/scholar-chat")
+    monkeypatch.delenv("XDG_CACHE_HOME")
+    assert load_settings().embedding.cache_dir == Path.home() / ".cache" / "scholar-chat"
