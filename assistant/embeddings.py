@@ -106,6 +106,10 @@ class MiniLMEmbeddings(Embeddings):
         if self.settings.threads:
             options.intra_op_num_threads = self.settings.threads
         options.inter_op_num_threads = 1
+        # Memory patterns are planned per input shape, and length-sorted batches come in
+        # many shapes: without them, 80 MB less memory at the same texts/s (measured side
+        # by side, 1,662 chunks). Turning the arena off as well cost 17-35 % of the speed.
+        options.enable_mem_pattern = False
         model = (
             int8_model_path(self.settings) if self.settings.int8_compute else packaged_model_path()
         )
