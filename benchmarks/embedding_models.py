@@ -433,6 +433,7 @@ def main(argv: list[str] | None = None) -> int:
         f", SciFact train: {len(data.query_ids)} queries / {len(data.doc_ids)} docs" if data else ""
     )
     notes = [f"{r.name}: {r.description}" for r in (a, a8, b)]
+    notes.append("A8 runs after A in the same process: its import s and RSS +MB exclude A's")
     notes.append(
         f"texts/s over the first {a.throughput_texts or THROUGHPUT_TEXTS} abstracts; size MB = "
         f"A: {' + '.join(A_DISTRIBUTIONS)}; A8: {' + '.join(A8_DISTRIBUTIONS)}; "
